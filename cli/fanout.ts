@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/** `fanout`: the one command-line entry point. Only this layer turns errors into exit codes. */
+import { readFileSync } from 'node:fs';
+import { CliError, EXIT } from './exit.js';
+
+const HELP = `Usage: fanout <command> [options]
+
+Commands:
+  send      send one file as fragments to many receivers (fanout send --help)
+  receive   receive fragments (fanout receive --help)
+  lab       run a scenario on an emulated network (fanout lab --help)
+  doctor    what this machine can emulate, and why
+  clean     remove whatever a crashed lab run left behind
+
+  fanout --version
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  send: async () => (await import('./send.js')).sendCommand,
+  receive: async () => (await import('./receive.js')).receiveCommand,
+  lab: async () => (await import('./lab.js')).labCommand,
+  doctor: async () => (await import('./lab.js')).doctorCommand,
+  clean: async () => (await import('./lab.js')).cleanCommand,
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(HELP);
+    return cmd === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    process.stdout.write(`fanout ${version()}\n`);
+    return EXIT.ok;
+  }
+  const load = COMMANDS[cmd];
+  if (!load) throw new CliError(`unknown command "${cmd}" (fanout --help lists them)`);
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      process.stderr.write(`fanout: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else if (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`fanout: ${err.message}\n`);
+      process.exitCode = EXIT.usage;
+    } else {
+      process.stderr.write(`fanout: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = EXIT.failed;
+    }
+  },
+);

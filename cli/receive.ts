@@ -1,0 +1,80 @@
+/** `fanout receive`: the CLI around ReceiverServer. */
+import { parseArgs } from 'node:util';
+import { ListenSpecError, ReceiverServer, parseListen } from '../receiver/server.js';
+import { EXIT, fail } from './exit.js';
+
+export const RECEIVE_HELP = `Usage: fanout receive --listen HOST:PORT[-PORT] --out DIR [options]
+
+Receives fragments from any number of \`fanout send\` runs at once. Each fragment goes to a
+temporary file (.<transfer>.<index>.part), is verified against the sender's SHA-256, fsynced and
+only then renamed to <transfer>.<index>.frag and acknowledged. A transfer cut short resumes from
+the bytes already stored.
+
+  --listen HOST:PORT       address to listen on; HOST:PORT-PORT listens on a range of ports in
+                           this one process, each port standing for one node
+  --out DIR                where fragments are stored (created if missing)
+  --read-rate-kbps N       read no faster than N Kbps per port (emulates a slow node without root)
+  --progress-bytes N       report progress to the sender every N stored bytes (default 16384)
+  --idle-timeout-ms N      drop a connection silent this long (default 120000)
+  --json                   one JSON object per line: listening, hello, stored, error events
+  -h, --help               this text
+
+Prints "listening on ..." once every port is bound; runs until SIGINT or SIGTERM.
+`;
+
+export async function receiveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string' },
+      out: { type: 'string' },
+      'read-rate-kbps': { type: 'string' },
+      'progress-bytes': { type: 'string' },
+      'idle-timeout-ms': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(RECEIVE_HELP);
+    return EXIT.ok;
+  }
+  if (!values.listen) fail('--listen is required (fanout receive --help)');
+  if (!values.out) fail('--out is required (fanout receive --help)');
+  const num = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^[0-9.]+$/.test(v) || !(n > 0)) fail(`--${name}: expected a number above 0, got "${v}"`);
+    return n;
+  };
+  const json = values.json!;
+  let server: ReceiverServer;
+  try {
+    server = new ReceiverServer({
+      listen: parseListen(values.listen),
+      outDir: values.out,
+      readRateKbps: num('read-rate-kbps', values['read-rate-kbps']),
+      progressEveryBytes: num('progress-bytes', values['progress-bytes']),
+      idleTimeoutMs: num('idle-timeout-ms', values['idle-timeout-ms']),
+      onEvent: (ev) => {
+        if (json) process.stdout.write(`${JSON.stringify(ev)}\n`);
+        else if (ev.event === 'error') process.stderr.write(`${ev.peer}: ${ev.code}: ${ev.message}\n`);
+      },
+    });
+    const addrs = await server.start();
+    const shown = addrs.length > 1 ? `${addrs[0]} .. ${addrs[addrs.length - 1]} (${addrs.length} ports)` : addrs[0];
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'listening', t: Date.now() / 1000, addresses: addrs, out: values.out, pid: process.pid })}\n`);
+    else process.stdout.write(`listening on ${shown}, storing into ${values.out}\n`);
+  } catch (err) {
+    if (err instanceof ListenSpecError) fail(err.message, EXIT.usage);
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return EXIT.ok;
+}

@@ -1,0 +1,261 @@
+/**
+ * One sender's connection to a receiver: HELLO, DATA into a temporary file, END, verify, ACK.
+ *
+ * Nothing incomplete is ever presented under the final name: bytes go to `.<transfer>.<index>.part`;
+ * at END the file is fsynced, read back and hashed, and only when the digest equals the sender's
+ * is it renamed to `<transfer>.<index>.frag` (and the directory fsynced) and acknowledged. A
+ * connection that ends early leaves the `.part` file for a resume: the next HELLO for the same
+ * transfer and index is told (ACCEPT) how many bytes are already there.
+ *
+ * Protocol errors from the sender are answered with an ERROR frame and the connection closed; they
+ * never throw out of this module.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { FrameDecoder } from '../wire/decoder.js';
+import { ErrorCode, RemoteProtocolError, errorCodeName } from '../wire/errors.js';
+import { encodeAccept, encodeAck, encodeError, encodeProgress, type Frame, type HelloFrame } from '../wire/frames.js';
+import type { ReadThrottle } from './throttle.js';
+
+export interface SessionEnv {
+  outDir: string;
+  progressEveryBytes: number;
+  maxFragmentBytes: number;
+  idleTimeoutMs: number;
+  throttle: ReadThrottle | null;
+  /** Sessions by fragment key, so a reconnecting sender supersedes a half-dead connection. */
+  registry: Map<string, Session>;
+  log: (ev: ReceiverEvent) => void;
+}
+
+export type ReceiverEvent =
+  | { event: 'hello'; t: number; peer: string; transfer: string; index: number; count: number; lengthBytes: number; offsetBytes: number }
+  | { event: 'stored'; t: number; peer: string; transfer: string; index: number; lengthBytes: number; path: string; firstByteT: number | null }
+  | { event: 'error'; t: number; peer: string; transfer?: string; index?: number; code: string; message: string }
+  | { event: 'closed-early'; t: number; peer: string; transfer: string; index: number; receivedBytes: number };
+
+/** Paths of a fragment in the output folder. */
+export function fragmentPaths(outDir: string, transferHex: string, index: number): { part: string; final: string } {
+  return { part: join(outDir, `.${transferHex}.${index}.part`), final: join(outDir, `${transferHex}.${index}.frag`) };
+}
+
+const MAX_PENDING_WRITE_BYTES = 1 << 20;
+
+export class Session {
+  private readonly decoder = new FrameDecoder();
+  private hello: HelloFrame | null = null;
+  private key = '';
+  private transferHex = '';
+  private fh: FileHandle | null = null;
+  private receivedBytes = 0;
+  private lastProgressBytes = 0;
+  private writeChain: Promise<void> = Promise.resolve();
+  private pendingWriteBytes = 0;
+  private ended = false;
+  private closed = false;
+  private firstByteT: number | null = null;
+  private readonly peer: string;
+  /** Resolves when the session has released its file (for a superseding session). */
+  readonly released: Promise<void>;
+  private release!: () => void;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly env: SessionEnv,
+  ) {
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.released = new Promise((r) => (this.release = r));
+    socket.setNoDelay(true);
+    socket.setTimeout(env.idleTimeoutMs, () => this.abort(ErrorCode.Timeout, `no data for ${env.idleTimeoutMs / 1000} s`));
+    socket.on('data', (b: Buffer) => this.onData(b));
+    socket.on('error', () => this.onClose());
+    socket.on('close', () => this.onClose());
+  }
+
+  private t(): number {
+    return Date.now() / 1000;
+  }
+
+  private onData(bytes: Buffer): void {
+    if (this.closed) return;
+    if (this.env.throttle) this.env.throttle.consume(bytes.length, this.socket);
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(bytes);
+    } catch (err) {
+      if (err instanceof RemoteProtocolError) return this.abort(err.code, err.message);
+      return this.abort(ErrorCode.Internal, String(err));
+    }
+    for (const f of frames) {
+      if (this.closed) return;
+      this.onFrame(f);
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case 'hello':
+        if (this.hello) return this.abort(ErrorCode.Unexpected, 'a second HELLO on one connection');
+        this.hello = f;
+        this.socket.pause(); // until the file is open and the offset known
+        void this.start(f).catch((err) => this.storageError(err));
+        return;
+      case 'data':
+        if (!this.fh || this.ended) return this.abort(ErrorCode.Unexpected, 'DATA before ACCEPT or after END');
+        return this.onDataFrame(f.bytes);
+      case 'end':
+        if (!this.fh || this.ended) return this.abort(ErrorCode.Unexpected, 'END before ACCEPT or twice');
+        this.ended = true;
+        void this.finish(f.sha256).catch((err) => this.storageError(err));
+        return;
+      case 'error':
+        this.env.log({ event: 'error', t: this.t(), peer: this.peer, code: errorCodeName(f.code), message: `sender says: ${f.message}` });
+        return this.onClose();
+      default:
+        return this.abort(ErrorCode.Unexpected, `unexpected ${f.type.toUpperCase()} frame from a sender`);
+    }
+  }
+
+  private async start(h: HelloFrame): Promise<void> {
+    if (h.lengthBytes > this.env.maxFragmentBytes) {
+      return this.abort(ErrorCode.Refused, `fragment of ${h.lengthBytes} bytes exceeds this receiver's limit of ${this.env.maxFragmentBytes}`);
+    }
+    this.transferHex = h.transferId.toString('hex');
+    this.key = `${this.transferHex}.${h.index}`;
+    const previous = this.env.registry.get(this.key);
+    if (previous && previous !== this) {
+      previous.abort(ErrorCode.Refused, 'superseded by a newer connection for the same fragment');
+      await previous.released;
+    }
+    if (this.closed) return;
+    this.env.registry.set(this.key, this);
+    const { part, final } = fragmentPaths(this.env.outDir, this.transferHex, h.index);
+    let offset = 0;
+    const done = await stat(final).catch(() => null);
+    if (done && done.size === h.lengthBytes) {
+      // Stored earlier but the ACK was lost: let the sender send END and verify against the stored file.
+      offset = h.lengthBytes;
+      this.receivedBytes = offset;
+      this.fh = await open(final, 'r');
+    } else {
+      const partial = await stat(part).catch(() => null);
+      if (partial && partial.size <= h.lengthBytes) offset = partial.size;
+      else if (partial) await truncate(part, 0);
+      this.fh = await open(part, partial ? 'r+' : 'w');
+      this.receivedBytes = offset;
+    }
+    if (this.closed) return void (await this.closeFile());
+    this.lastProgressBytes = offset;
+    this.env.log({ event: 'hello', t: this.t(), peer: this.peer, transfer: this.transferHex, index: h.index, count: h.count, lengthBytes: h.lengthBytes, offsetBytes: offset });
+    this.socket.write(encodeAccept(offset));
+    this.socket.resume();
+  }
+
+  private onDataFrame(bytes: Buffer): void {
+    const h = this.hello!;
+    const at = this.receivedBytes + this.pendingWriteBytes;
+    if (at + bytes.length > h.lengthBytes) {
+      return this.abort(ErrorCode.TooMuchData, `DATA past the announced ${h.lengthBytes} bytes`);
+    }
+    if (this.firstByteT === null) this.firstByteT = this.t();
+    const copy = Buffer.from(bytes); // the decoder's buffers may be reused
+    this.pendingWriteBytes += copy.length;
+    if (this.pendingWriteBytes > MAX_PENDING_WRITE_BYTES) this.socket.pause();
+    const fh = this.fh!;
+    this.writeChain = this.writeChain.then(async () => {
+      if (this.closed) return;
+      await fh.write(copy, 0, copy.length, at);
+      this.pendingWriteBytes -= copy.length;
+      this.receivedBytes += copy.length;
+      if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.closed && !this.env.throttle?.holds(this.socket)) {
+        this.socket.resume();
+      }
+      if (this.receivedBytes - this.lastProgressBytes >= this.env.progressEveryBytes && !this.closed) {
+        this.lastProgressBytes = this.receivedBytes;
+        this.socket.write(encodeProgress(this.receivedBytes));
+      }
+    });
+    this.writeChain.catch((err) => this.storageError(err));
+  }
+
+  private async finish(sha256: Buffer): Promise<void> {
+    await this.writeChain;
+    const h = this.hello!;
+    if (this.closed) return;
+    if (this.receivedBytes !== h.lengthBytes) {
+      return this.abort(ErrorCode.Unexpected, `END after ${this.receivedBytes} of ${h.lengthBytes} bytes`);
+    }
+    const { part, final } = fragmentPaths(this.env.outDir, this.transferHex, h.index);
+    const storedAlready = this.receivedBytes === h.lengthBytes && (await stat(part).catch(() => null)) === null;
+    await this.fh!.sync();
+    await this.closeFile();
+    const path = storedAlready ? final : part;
+    const digest = await hashFile(path);
+    if (this.closed) return;
+    if (!digest.equals(sha256)) {
+      if (!storedAlready) await unlink(part).catch(() => {});
+      return this.abort(ErrorCode.DigestMismatch, `stored bytes hash to ${digest.toString('hex').slice(0, 16)}..., the sender's END says ${sha256.toString('hex').slice(0, 16)}...; discarded`);
+    }
+    if (!storedAlready) {
+      await rename(part, final);
+      await syncDir(this.env.outDir);
+    }
+    this.env.log({ event: 'stored', t: this.t(), peer: this.peer, transfer: this.transferHex, index: h.index, lengthBytes: h.lengthBytes, path: final, firstByteT: this.firstByteT });
+    this.socket.end(encodeAck(digest));
+    this.closed = true;
+    this.unregister();
+  }
+
+  private storageError(err: unknown): void {
+    const e = err as NodeJS.ErrnoException;
+    const what = e.code === 'ENOSPC' ? 'disk full' : e.code === 'EACCES' ? 'permission denied' : (e.code ?? String(err));
+    this.abort(ErrorCode.Storage, `cannot store fragment in ${this.env.outDir}: ${what}`);
+  }
+
+  /** Sends an ERROR frame and closes. Keeps a `.part` file (resumable); never presents it as complete. */
+  abort(code: ErrorCode, message: string): void {
+    if (this.closed) return;
+    this.env.log({ event: 'error', t: this.t(), peer: this.peer, transfer: this.transferHex || undefined, index: this.hello?.index, code: errorCodeName(code), message });
+    if (!this.socket.destroyed) this.socket.end(encodeError(code, message));
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.onClose();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.hello && !this.ended) {
+      this.env.log({ event: 'closed-early', t: this.t(), peer: this.peer, transfer: this.transferHex, index: this.hello.index, receivedBytes: this.receivedBytes });
+    }
+    void this.writeChain.catch(() => {}).then(() => this.closeFile()).finally(() => this.unregister());
+  }
+
+  private unregister(): void {
+    if (this.env.registry.get(this.key) === this) this.env.registry.delete(this.key);
+    this.release();
+  }
+
+  private async closeFile(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.close().catch(() => {});
+  }
+}
+
+async function hashFile(path: string): Promise<Buffer> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest();
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The fragment protocol's frames: encoding and one-frame decoding, with no sockets.
+ *
+ * Theory of operation
+ * -------------------
+ * One TCP connection carries one fragment. Every frame is length-prefixed:
+ *
+ *     +--------+-----------------+---------------------+
+ *     | type:1 | bodyLength:4 BE | body (bodyLength B) |
+ *     +--------+-----------------+---------------------+
+ *
+ * The protocol version travels in HELLO and ACCEPT (magic "FNT1" + version), so a peer speaking
+ * another version is refused before any data flows.
+ *
+ *     sender                                receiver
+ *       HELLO {transferId, index, count,  ->
+ *              lengthBytes, offsetBytes}
+ *                                         <-  ACCEPT {offsetBytes}   (what it already holds)
+ *       DATA {bytes} ...                  ->
+ *                                         <-  PROGRESS {receivedBytes} (every progress interval)
+ *       END {sha256}                      ->
+ *                                         <-  ACK {sha256}           (after verify + fsync + rename)
+ *     either side, at any time:  ERROR {code, message}, then close.
+ *
+ * The fragment's SHA-256 travels in END, not in HELLO: the sender hashes as it streams, so it reads
+ * the file once (a digest in HELLO would need a second pass over the file before the first byte
+ * leaves; see README "Wire format" for the measurement).
+ *
+ * Decoding never trusts a length: every type has a maximum body length, checked from the 5-byte
+ * header before a single body byte is buffered; HELLO and ACCEPT have exact lengths; u64 fields
+ * must fit in a JavaScript safe integer. A violation is a `RemoteProtocolError` with a code.
+ */
+import { ErrorCode, RemoteProtocolError } from './errors.js';
+
+export const MAGIC = 0x464e5431; // "FNT1"
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 5;
+/** Largest DATA body a peer may send. */
+export const MAX_DATA_BYTES = 1 << 20;
+/** Largest ERROR message, in UTF-8 bytes. */
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+export const TRANSFER_ID_BYTES = 16;
+export const DIGEST_BYTES = 32;
+/** Largest fragment the protocol describes (2^48 B): far beyond any disk, well inside a safe integer. */
+export const MAX_FRAGMENT_BYTES = 2 ** 48;
+/** Largest fragment count: a sender with more receivers than this is a mistake, not a use. */
+export const MAX_FRAGMENT_COUNT = 1 << 24;
+
+export enum FrameType {
+  Hello = 1,
+  Accept = 2,
+  Data = 3,
+  End = 4,
+  Progress = 5,
+  Ack = 6,
+  Error = 7,
+}
+
+export interface HelloFrame {
+  type: 'hello';
+  /** 16 random bytes naming one run of a sender; fragments of one transfer share it. */
+  transferId: Buffer;
+  index: number;
+  count: number;
+  lengthBytes: number;
+  /** Bytes the sender believes the receiver already holds (0 on a first attempt). */
+  offsetBytes: number;
+}
+export interface AcceptFrame {
+  type: 'accept';
+  /** Bytes the receiver holds already; the sender resumes from here. */
+  offsetBytes: number;
+}
+export interface DataFrame {
+  type: 'data';
+  bytes: Buffer;
+}
+export interface EndFrame {
+  type: 'end';
+  sha256: Buffer;
+}
+export interface ProgressFrame {
+  type: 'progress';
+  /** Bytes of the fragment the receiver has written so far (including a resumed prefix). */
+  receivedBytes: number;
+}
+export interface AckFrame {
+  type: 'ack';
+  sha256: Buffer;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export type Frame =
+  | HelloFrame
+  | AcceptFrame
+  | DataFrame
+  | EndFrame
+  | ProgressFrame
+  | AckFrame
+  | ErrorFrame;
+
+const HELLO_BODY_BYTES = 4 + 2 + TRANSFER_ID_BYTES + 4 + 4 + 8 + 8;
+const ACCEPT_BODY_BYTES = 4 + 2 + 8;
+
+/** Exact or maximum body length of each frame type. */
+const BODY_LIMITS: Record<number, { min: number; max: number; name: Frame['type'] }> = {
+  [FrameType.Hello]: { min: HELLO_BODY_BYTES, max: HELLO_BODY_BYTES, name: 'hello' },
+  [FrameType.Accept]: { min: ACCEPT_BODY_BYTES, max: ACCEPT_BODY_BYTES, name: 'accept' },
+  [FrameType.Data]: { min: 1, max: MAX_DATA_BYTES, name: 'data' },
+  [FrameType.End]: { min: DIGEST_BYTES, max: DIGEST_BYTES, name: 'end' },
+  [FrameType.Progress]: { min: 8, max: 8, name: 'progress' },
+  [FrameType.Ack]: { min: DIGEST_BYTES, max: DIGEST_BYTES, name: 'ack' },
+  [FrameType.Error]: { min: 2, max: 2 + MAX_ERROR_MESSAGE_BYTES, name: 'error' },
+};
+
+/**
+ * Checks a frame header and returns its body length, or throws. Called before any body byte is
+ * buffered, so a hostile length never causes an allocation.
+ */
+export function checkHeader(type: number, bodyLength: number): number {
+  const limit = BODY_LIMITS[type];
+  if (limit === undefined) {
+    throw new RemoteProtocolError(ErrorCode.UnknownFrame, `unknown frame type ${type}`);
+  }
+  if (bodyLength < limit.min || bodyLength > limit.max) {
+    const want = limit.min === limit.max ? `${limit.min}` : `${limit.min}..${limit.max}`;
+    throw new RemoteProtocolError(
+      ErrorCode.BadLength,
+      `${limit.name} frame with body length ${bodyLength} (expected ${want})`,
+    );
+  }
+  return bodyLength;
+}
+
+function header(type: FrameType, bodyLength: number, into: Buffer): void {
+  into.writeUInt8(type, 0);
+  into.writeUInt32BE(bodyLength, 1);
+}
+
+function readU64(body: Buffer, at: number, field: string): number {
+  const v = body.readBigUInt64BE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RemoteProtocolError(ErrorCode.BadField, `${field} ${v} is out of range`);
+  }
+  return Number(v);
+}
+
+function checkVersion(body: Buffer, frame: string): void {
+  const magic = body.readUInt32BE(0);
+  if (magic !== MAGIC) {
+    throw new RemoteProtocolError(ErrorCode.BadMagic, `${frame}: not a fanout peer (magic 0x${magic.toString(16)})`);
+  }
+  const version = body.readUInt16BE(4);
+  if (version !== PROTOCOL_VERSION) {
+    throw new RemoteProtocolError(
+      ErrorCode.Version,
+      `${frame}: protocol version ${version}, this program speaks ${PROTOCOL_VERSION}`,
+    );
+  }
+}
+
+/** Decodes one frame's body (the header already checked by `checkHeader`). */
+export function decodeBody(type: number, body: Buffer): Frame {
+  switch (type) {
+    case FrameType.Hello: {
+      checkVersion(body, 'hello');
+      const transferId = Buffer.from(body.subarray(6, 6 + TRANSFER_ID_BYTES));
+      let at = 6 + TRANSFER_ID_BYTES;
+      const index = body.readUInt32BE(at);
+      const count = body.readUInt32BE(at + 4);
+      const lengthBytes = readU64(body, at + 8, 'hello.lengthBytes');
+      const offsetBytes = readU64(body, at + 16, 'hello.offsetBytes');
+      at += 24;
+      if (count < 1 || count > MAX_FRAGMENT_COUNT) {
+        throw new RemoteProtocolError(ErrorCode.BadField, `hello.count ${count} out of range 1..${MAX_FRAGMENT_COUNT}`);
+      }
+      if (index >= count) {
+        throw new RemoteProtocolError(ErrorCode.BadField, `hello.index ${index} not below count ${count}`);
+      }
+      if (lengthBytes < 1 || lengthBytes > MAX_FRAGMENT_BYTES) {
+        throw new RemoteProtocolError(ErrorCode.BadField, `hello.lengthBytes ${lengthBytes} out of range`);
+      }
+      if (offsetBytes > lengthBytes) {
+        throw new RemoteProtocolError(ErrorCode.BadField, `hello.offsetBytes ${offsetBytes} beyond length ${lengthBytes}`);
+      }
+      return { type: 'hello', transferId, index, count, lengthBytes, offsetBytes };
+    }
+    case FrameType.Accept:
+      checkVersion(body, 'accept');
+      return { type: 'accept', offsetBytes: readU64(body, 6, 'accept.offsetBytes') };
+    case FrameType.Data:
+      return { type: 'data', bytes: body };
+    case FrameType.End:
+      return { type: 'end', sha256: Buffer.from(body) };
+    case FrameType.Progress:
+      return { type: 'progress', receivedBytes: readU64(body, 0, 'progress.receivedBytes') };
+    case FrameType.Ack:
+      return { type: 'ack', sha256: Buffer.from(body) };
+    case FrameType.Error: {
+      const code = body.readUInt16BE(0);
+      const message = body.subarray(2).toString('utf8');
+      return { type: 'error', code: code as ErrorCode, message };
+    }
+    default:
+      throw new RemoteProtocolError(ErrorCode.UnknownFrame, `unknown frame type ${type}`);
+  }
+}
+
+export function encodeHello(f: Omit<HelloFrame, 'type'>): Buffer {
+  if (f.transferId.length !== TRANSFER_ID_BYTES) throw new RangeError('transferId must be 16 bytes');
+  const b = Buffer.alloc(HEADER_BYTES + HELLO_BODY_BYTES);
+  header(FrameType.Hello, HELLO_BODY_BYTES, b);
+  let at = HEADER_BYTES;
+  b.writeUInt32BE(MAGIC, at);
+  b.writeUInt16BE(PROTOCOL_VERSION, at + 4);
+  f.transferId.copy(b, at + 6);
+  at += 6 + TRANSFER_ID_BYTES;
+  b.writeUInt32BE(f.index, at);
+  b.writeUInt32BE(f.count, at + 4);
+  b.writeBigUInt64BE(BigInt(f.lengthBytes), at + 8);
+  b.writeBigUInt64BE(BigInt(f.offsetBytes), at + 16);
+  return b;
+}
+
+export function encodeAccept(offsetBytes: number): Buffer {
+  const b = Buffer.alloc(HEADER_BYTES + ACCEPT_BODY_BYTES);
+  header(FrameType.Accept, ACCEPT_BODY_BYTES, b);
+  b.writeUInt32BE(MAGIC, HEADER_BYTES);
+  b.writeUInt16BE(PROTOCOL_VERSION, HEADER_BYTES + 4);
+  b.writeBigUInt64BE(BigInt(offsetBytes), HEADER_BYTES + 6);
+  return b;
+}
+
+/** The 5-byte header of a DATA frame whose body of `bodyLength` bytes follows. */
+export function encodeDataHeader(bodyLength: number, into: Buffer = Buffer.alloc(HEADER_BYTES)): Buffer {
+  if (bodyLength < 1 || bodyLength > MAX_DATA_BYTES) throw new RangeError(`data body ${bodyLength} out of range`);
+  header(FrameType.Data, bodyLength, into);
+  return into;
+}
+
+export function encodeData(bytes: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_BYTES + bytes.length);
+  encodeDataHeader(bytes.length, b);
+  bytes.copy(b, HEADER_BYTES);
+  return b;
+}
+
+function digestFrame(type: FrameType, sha256: Buffer): Buffer {
+  if (sha256.length !== DIGEST_BYTES) throw new RangeError('sha256 must be 32 bytes');
+  const b = Buffer.alloc(HEADER_BYTES + DIGEST_BYTES);
+  header(type, DIGEST_BYTES, b);
+  sha256.copy(b, HEADER_BYTES);
+  return b;
+}
+
+export const encodeEnd = (sha256: Buffer): Buffer => digestFrame(FrameType.End, sha256);
+export const encodeAck = (sha256: Buffer): Buffer => digestFrame(FrameType.Ack, sha256);
+
+export function encodeProgress(receivedBytes: number): Buffer {
+  const b = Buffer.alloc(HEADER_BYTES + 8);
+  header(FrameType.Progress, 8, b);
+  b.writeBigUInt64BE(BigInt(receivedBytes), HEADER_BYTES);
+  return b;
+}
+
+export function encodeError(code: ErrorCode, message: string): Buffer {
+  let msg = Buffer.from(message, 'utf8');
+  if (msg.length > MAX_ERROR_MESSAGE_BYTES) msg = msg.subarray(0, MAX_ERROR_MESSAGE_BYTES);
+  const b = Buffer.alloc(HEADER_BYTES + 2 + msg.length);
+  header(FrameType.Error, 2 + msg.length, b);
+  b.writeUInt16BE(code, HEADER_BYTES);
+  msg.copy(b, HEADER_BYTES + 2);
+  return b;
+}
+
+/** Encodes any frame (convenience for tests and the receiver; the sender's hot path uses encodeDataHeader). */
+export function encodeFrame(f: Frame): Buffer {
+  switch (f.type) {
+    case 'hello':
+      return encodeHello(f);
+    case 'accept':
+      return encodeAccept(f.offsetBytes);
+    case 'data':
+      return encodeData(f.bytes);
+    case 'end':
+      return encodeEnd(f.sha256);
+    case 'progress':
+      return encodeProgress(f.receivedBytes);
+    case 'ack':
+      return encodeAck(f.sha256);
+    case 'error':
+      return encodeError(f.code, f.message);
+  }
+}
