@@ -20,6 +20,12 @@ export interface ReceiverSpec {
   downBps: number;
   /** Link rate from the receiver (its upload), bit/s. */
   upBps: number;
+  /** One-way delay on the receiver's link, ms (needs tc netem; only when the scenario sets it). */
+  delayMs?: number;
+  /** Delay variation around delayMs, ms (netem). */
+  jitterMs?: number;
+  /** Random loss on the receiver's link, percent 0..100 (netem). */
+  lossPct?: number;
 }
 
 /** A link change applied `atMs` after the transfer starts, in place (`tc class change`). */

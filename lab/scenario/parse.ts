@@ -1,0 +1,98 @@
+/**
+ * Scenario text -> Topology: YAML syntax, then every check of validate.ts, then the draws of
+ * build.ts. Nothing else happens before the whole file is known to be valid; all problems come
+ * back together in one ScenarioError, each with its path and (when known) its line.
+ */
+import path from 'node:path';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
+import type { Topology } from '../types.js';
+import { buildTopology } from './build.js';
+import { Issues, ScenarioError } from './errors.js';
+import { at, item } from './read.js';
+import type { ScenarioCaps } from './schema.js';
+import { validateScenario, type ValidateOptions } from './validate.js';
+
+export interface ParseOptions {
+  /**
+   * Folder a relative `file.path` is resolved against. Default: the folder of `sourceName` when
+   * given, else the path is kept as written.
+   */
+  baseDir?: string;
+  /** Checks a `file.path` file: returns its size in bytes or throws (loadScenario passes fs.statSync). */
+  fileSizeOf?: (filePath: string) => number;
+}
+
+/**
+ * Parses and checks a scenario's YAML text. `sourceName` names it in error messages (the file
+ * name). Throws ScenarioError listing every problem; returns a Topology with all draws made.
+ */
+export function parseScenario(text: string, caps: ScenarioCaps, sourceName?: string, options: ParseOptions = {}): Topology {
+  const source = sourceName ?? 'scenario';
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ScenarioError(
+      source,
+      doc.errors.map((e) => {
+        const line = e.linePos?.[0].line;
+        // prettyErrors appends a code excerpt after the first line; keep the first line only.
+        const message = `YAML: ${e.message.split('\n')[0] ?? e.message}`;
+        return line === undefined ? { path: '', message } : { path: '', message, line };
+      }),
+    );
+  }
+  const issues = new Issues();
+  const validateOptions: ValidateOptions = {};
+  const baseDir = options.baseDir ?? (sourceName !== undefined ? path.dirname(sourceName) : undefined);
+  if (baseDir !== undefined) validateOptions.baseDir = baseDir;
+  if (options.fileSizeOf) validateOptions.fileSizeOf = options.fileSizeOf;
+  const plan = validateScenario(doc.toJS({ maxAliasCount: 1000 }), caps, issues, validateOptions);
+  if (issues.count > 0 || !plan) {
+    const lineOf = lineMap(doc.contents, lines);
+    throw new ScenarioError(
+      source,
+      issues.list.map((i) => {
+        const line = nearestLine(lineOf, i.path);
+        return line === undefined ? i : { ...i, line };
+      }),
+    );
+  }
+  return buildTopology(plan);
+}
+
+/** path -> 1-based line of the key (for mapping entries) or item (for list items) there. */
+function lineMap(root: unknown, lines: LineCounter): Map<string, number> {
+  const out = new Map<string, number>();
+  const lineAt = (offset: number | undefined): number | undefined =>
+    offset === undefined ? undefined : lines.linePos(offset).line;
+  const walk = (node: unknown, p: string): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const keyNode = pair.key as YamlNode | null;
+        const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+        const kp = at(p, key);
+        const line = lineAt(keyNode?.range?.[0]);
+        if (line !== undefined) out.set(kp, line);
+        walk(pair.value, kp);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((child, i) => {
+        const ip = item(p, i);
+        const line = lineAt((child as YamlNode | null)?.range?.[0]);
+        if (line !== undefined) out.set(ip, line);
+        walk(child, ip);
+      });
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+/** The line of `p`, or of its nearest ancestor that has one (a missing key points at its parent). */
+function nearestLine(lineOf: Map<string, number>, p: string): number | undefined {
+  for (let q = p; q !== ''; q = q.replace(/(\.[^.[\]]*|\[\d+\]|^[^.[\]]*)$/, '')) {
+    const line = lineOf.get(q);
+    if (line !== undefined) return line;
+  }
+  return undefined;
+}
