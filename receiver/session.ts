@@ -173,7 +173,10 @@ export class Session {
       if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.closed && !this.env.throttle?.holds(this.socket)) {
         this.socket.resume();
       }
-      if (this.receivedBytes - this.lastProgressBytes >= this.env.progressEveryBytes && !this.closed) {
+      // Report every progressEveryBytes, and whenever everything that arrived is stored (the sender
+      // may be waiting on the tail of a probe that does not reach the next report boundary).
+      const unreported = this.receivedBytes - this.lastProgressBytes;
+      if (!this.closed && unreported > 0 && (unreported >= this.env.progressEveryBytes || this.pendingWriteBytes === 0)) {
         this.lastProgressBytes = this.receivedBytes;
         this.socket.write(encodeProgress(this.receivedBytes));
       }

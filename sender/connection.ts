@@ -91,13 +91,16 @@ export class FragmentConnection {
     return this.p.sizeBytes - this.sentBytes;
   }
 
-  /** Can take a DATA frame now: streaming, socket not full, read-ahead ready, window not full. */
+  /**
+   * Can take a DATA frame now: streaming, socket not full, read-ahead ready, and a whole chunk (or
+   * the rest of the fragment) fits in the window, so writes are never dribbles of a few bytes.
+   */
   hasRoom(): boolean {
     return (
       this.state === 'streaming' &&
       !this.needsDrain &&
       this.ahead !== null &&
-      this.sentBytes - this.deliveredBytes < this.p.windowBytes
+      this.p.windowBytes - (this.sentBytes - this.deliveredBytes) >= Math.min(this.p.chunkBytes, this.remainingBytes)
     );
   }
 
