@@ -20,10 +20,12 @@ export class TokenBucket {
     readonly rateBytesPerS: number,
     readonly burstBytes: number,
     nowMs: number,
+    /** Tokens at the start (default: a full burst). */
+    initialTokens = burstBytes,
   ) {
     if (!(rateBytesPerS > 0)) throw new RangeError(`rate must be > 0 bytes/s (got ${rateBytesPerS})`);
     if (!(burstBytes > 0)) throw new RangeError(`burst must be > 0 bytes (got ${burstBytes})`);
-    this.tokens = burstBytes;
+    this.tokens = Math.min(initialTokens, burstBytes);
     this.atMs = nowMs;
   }
 

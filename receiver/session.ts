@@ -79,9 +79,39 @@ export class Session {
     return Date.now() / 1000;
   }
 
+  /** Bytes held back by the read throttle, in arrival order. */
+  private inbox: Buffer[] = [];
+  private holding = false;
+
   private onData(bytes: Buffer): void {
     if (this.closed) return;
-    if (this.env.throttle) this.env.throttle.consume(bytes.length, this.socket);
+    const throttle = this.env.throttle;
+    if (throttle === null) return this.process(bytes);
+    this.inbox.push(bytes);
+    const waitMs = throttle.reserve(bytes.length);
+    if (this.holding) return;
+    if (waitMs <= 0) return this.drainInbox();
+    this.hold(waitMs);
+  }
+
+  private hold(waitMs: number): void {
+    this.holding = true;
+    this.socket.pause();
+    setTimeout(() => {
+      this.holding = false;
+      this.drainInbox();
+      if (!this.closed && this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) this.socket.resume();
+    }, Math.max(1, waitMs));
+  }
+
+  private drainInbox(): void {
+    const batch = this.inbox;
+    this.inbox = [];
+    for (const b of batch) this.process(b);
+  }
+
+  private process(bytes: Buffer): void {
+    if (this.closed) return;
     let frames: Frame[];
     try {
       frames = this.decoder.push(bytes);
@@ -151,7 +181,7 @@ export class Session {
     this.lastProgressBytes = offset;
     this.env.log({ event: 'hello', t: this.t(), peer: this.peer, transfer: this.transferHex, index: h.index, count: h.count, lengthBytes: h.lengthBytes, offsetBytes: offset });
     this.socket.write(encodeAccept(offset));
-    this.socket.resume();
+    if (!this.holding) this.socket.resume();
   }
 
   private onDataFrame(bytes: Buffer): void {
@@ -170,7 +200,7 @@ export class Session {
       await fh.write(copy, 0, copy.length, at);
       this.pendingWriteBytes -= copy.length;
       this.receivedBytes += copy.length;
-      if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.closed && !this.env.throttle?.holds(this.socket)) {
+      if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.closed && !this.holding) {
         this.socket.resume();
       }
       // Report every progressEveryBytes, and whenever everything that arrived is stored (the sender

@@ -407,6 +407,7 @@ export class FragmentSender {
       if (candidates.length === 0) break;
       const pick = this.strategy.pickOpen(now, candidates);
       if (pick === null) break;
+      this.strategy.onConnecting(now, pick);
       this.open(this.slots[pick]!);
     }
     let wakeAtMs = nextRetryMs;

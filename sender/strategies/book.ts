@@ -17,6 +17,8 @@ export interface FragmentState {
   sentBytes: number;
   /** Bytes the receiver reported holding. */
   deliveredBytes: number;
+  /** The driver is connecting (holds a slot, not yet open). */
+  connecting: boolean;
   open: boolean;
   hasRoom: boolean;
   done: boolean;
@@ -40,6 +42,7 @@ export abstract class BookStrategy implements Strategy {
       sizeBytes: f.sizeBytes,
       sentBytes: 0,
       deliveredBytes: 0,
+      connecting: false,
       open: false,
       hasRoom: false,
       done: false,
@@ -73,9 +76,16 @@ export abstract class BookStrategy implements Strategy {
   abstract pickOpen(nowMs: number, candidates: readonly number[]): number | null;
   abstract pickWrite(nowMs: number): WriteDecision | null;
 
+  onConnecting(_nowMs: number, index: number): void {
+    const f = this.frag(index);
+    if (!f.open && !f.connecting) this.waitingCount--;
+    f.connecting = true;
+  }
+
   onOpen(_nowMs: number, index: number, offsetBytes: number): void {
     const f = this.frag(index);
-    if (!f.open) this.waitingCount--;
+    if (!f.open && !f.connecting) this.waitingCount--;
+    f.connecting = false;
     f.open = true;
     f.hasRoom = true;
     f.opens++;
@@ -104,7 +114,8 @@ export abstract class BookStrategy implements Strategy {
 
   onClosed(_nowMs: number, index: number, reason: CloseReason): void {
     const f = this.frag(index);
-    if (f.open && (reason === 'retry' || reason === 'parked')) this.waitingCount++;
+    if ((f.open || f.connecting) && (reason === 'retry' || reason === 'parked')) this.waitingCount++;
+    f.connecting = false;
     f.open = false;
     f.hasRoom = false;
     if (reason === 'done') {

@@ -80,7 +80,7 @@ export class ProbePrioritise extends BookStrategy {
   /** Fragments neither open nor finished: they wait for a slot. */
   private waiting(): FragmentState[] {
     if (this.waitingCount === 0) return [];
-    return this.frags.filter((f) => !f.open && !f.done && !f.failed);
+    return this.frags.filter((f) => !f.open && !f.connecting && !f.done && !f.failed);
   }
 
   pickOpen(_nowMs: number, candidates: readonly number[]): number | null {

@@ -56,6 +56,8 @@ export interface WriteDecision {
 export interface Strategy {
   readonly name: StrategyName;
   pickOpen(nowMs: number, candidates: readonly number[]): number | null;
+  /** The driver started connecting `index` (it holds a slot from now on). */
+  onConnecting(nowMs: number, index: number): void;
   /** The connection for `index` is established; sending (re)starts at `offsetBytes`. */
   onOpen(nowMs: number, index: number, offsetBytes: number): void;
   /** The connection can take more bytes now (true) or cannot (false). */

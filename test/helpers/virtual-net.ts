@@ -132,6 +132,7 @@ export function runVirtual(o: VirtualNetOptions): VirtualRun {
       const pick = strategy.pickOpen(now, candidates);
       if (pick === null) break;
       state[pick] = 'connecting';
+      strategy.onConnecting(now, pick);
       openAt[pick] = now + (o.connectMs ?? 1);
       if (Number.isNaN(openedAtMs[pick]!)) {
         openedAtMs[pick] = now;
