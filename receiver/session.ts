@@ -123,6 +123,28 @@ export class Session {
       if (this.closed) return;
       this.onFrame(f);
     }
+    this.reportProgress(true);
+  }
+
+  /** Bytes of the fragment that have arrived (stored or queued for the disk). */
+  private get arrivedBytes(): number {
+    return this.receivedBytes + this.pendingWriteBytes;
+  }
+
+  /**
+   * PROGRESS reports bytes that have *arrived*: the network's delivery, which is what the sender's
+   * window and rate estimates are about. (Storage is confirmed by the ACK; a resume uses what is on
+   * disk; a slow disk pauses the socket, which stops arrivals and so the reports.) A report goes
+   * out every progressEveryBytes, and after each socket read that leaves bytes unreported, so a
+   * sender waiting on the tail of a probe is never left waiting for the next boundary.
+   */
+  private reportProgress(endOfRead: boolean): void {
+    if (this.closed || !this.fh || this.ended) return;
+    const unreported = this.arrivedBytes - this.lastProgressBytes;
+    if (unreported > 0 && (endOfRead || unreported >= this.env.progressEveryBytes)) {
+      this.lastProgressBytes = this.arrivedBytes;
+      this.socket.write(encodeProgress(this.lastProgressBytes));
+    }
   }
 
   private onFrame(f: Frame): void {
@@ -191,31 +213,45 @@ export class Session {
       return this.abort(ErrorCode.TooMuchData, `DATA past the announced ${h.lengthBytes} bytes`);
     }
     if (this.firstByteT === null) this.firstByteT = this.t();
-    const copy = Buffer.from(bytes); // the decoder's buffers may be reused
-    this.pendingWriteBytes += copy.length;
+    // The decoder's pieces are views of socket buffers Node never reuses: keep them, no copy.
+    this.queue.push(bytes);
+    this.pendingWriteBytes += bytes.length;
     if (this.pendingWriteBytes > MAX_PENDING_WRITE_BYTES) this.socket.pause();
+    if (!this.writing) this.flush();
+    this.reportProgress(false);
+  }
+
+  /** Bytes waiting for the write in flight; written together with one writev. */
+  private queue: Buffer[] = [];
+  private writing = false;
+
+  private flush(): void {
     const fh = this.fh!;
-    this.writeChain = this.writeChain.then(async () => {
+    const batch = this.queue;
+    this.queue = [];
+    const n = batch.reduce((a, b) => a + b.length, 0);
+    const at = this.receivedBytes;
+    this.writing = true;
+    this.writeChain = (async () => {
+      const { bytesWritten } = await fh.writev(batch, at);
+      if (bytesWritten !== n) throw Object.assign(new Error(`short write: ${bytesWritten} of ${n} bytes`), { code: 'EIO' });
+      this.pendingWriteBytes -= n;
+      this.receivedBytes += n;
+      this.writing = false;
       if (this.closed) return;
-      await fh.write(copy, 0, copy.length, at);
-      this.pendingWriteBytes -= copy.length;
-      this.receivedBytes += copy.length;
-      if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.closed && !this.holding) {
-        this.socket.resume();
-      }
-      // Report every progressEveryBytes, and whenever everything that arrived is stored (the sender
-      // may be waiting on the tail of a probe that does not reach the next report boundary).
-      const unreported = this.receivedBytes - this.lastProgressBytes;
-      if (!this.closed && unreported > 0 && (unreported >= this.env.progressEveryBytes || this.pendingWriteBytes === 0)) {
-        this.lastProgressBytes = this.receivedBytes;
-        this.socket.write(encodeProgress(this.receivedBytes));
-      }
-    });
+      if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.holding) this.socket.resume();
+      if (this.queue.length > 0) this.flush();
+    })();
     this.writeChain.catch((err) => this.storageError(err));
   }
 
+  /** Resolves when every queued byte is written. */
+  private async writesDone(): Promise<void> {
+    while (this.writing || this.queue.length > 0) await this.writeChain;
+  }
+
   private async finish(sha256: Buffer): Promise<void> {
-    await this.writeChain;
+    await this.writesDone();
     const h = this.hello!;
     if (this.closed) return;
     if (this.receivedBytes !== h.lengthBytes) {

@@ -71,6 +71,7 @@ export interface AcceptFrame {
   /** Bytes the receiver holds already; the sender resumes from here. */
   offsetBytes: number;
 }
+/** Payload bytes. On the wire, one DATA frame; out of the decoder, one or more pieces of one. */
 export interface DataFrame {
   type: 'data';
   bytes: Buffer;
@@ -269,7 +270,12 @@ export function encodeProgress(receivedBytes: number): Buffer {
 
 export function encodeError(code: ErrorCode, message: string): Buffer {
   let msg = Buffer.from(message, 'utf8');
-  if (msg.length > MAX_ERROR_MESSAGE_BYTES) msg = msg.subarray(0, MAX_ERROR_MESSAGE_BYTES);
+  if (msg.length > MAX_ERROR_MESSAGE_BYTES) {
+    // Cut on a character boundary: back off over UTF-8 continuation bytes (10xxxxxx).
+    let end = MAX_ERROR_MESSAGE_BYTES;
+    while (end > 0 && (msg[end]! & 0xc0) === 0x80) end--;
+    msg = msg.subarray(0, end);
+  }
   const b = Buffer.alloc(HEADER_BYTES + 2 + msg.length);
   header(FrameType.Error, 2 + msg.length, b);
   b.writeUInt16BE(code, HEADER_BYTES);

@@ -1,0 +1,241 @@
+/**
+ * `fanout clean`: remove whatever lab runs left behind (a crash, a SIGKILL, a power cut of the
+ * runner), and nothing else. Like Mininet's `mn -c`, but driven by the ledgers.
+ *
+ * What is removed (planClean, pure):
+ *   - every ledger's objects, undone in reverse (lab/ledger.ts): recorded processes are killed
+ *     only if /proc/<pid>/cmdline still shows that process (the recorded argv, or, when none was
+ *     recorded, an argv mentioning `fanout`); recorded namespaces that still exist are deleted;
+ *   - every namespace whose name matches /^fl[0-9a-f]{4}-/ even without a ledger (an orphan);
+ *   - processes running inside a namespace that is being deleted (they would otherwise keep the
+ *     namespace and its veths alive after its name is gone); these are the lab's by where they run;
+ *   - the ledger files once their namespaces are gone.
+ * A ledger whose owner (its `run` header) is still alive with the same argv is a run in
+ * progress: it and every namespace with its prefix are skipped unless `force` is set.
+ * Non-lab names (`myns`, `flx`, `eth0` in the root namespace) are never touched.
+ */
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Commander } from './commander.js';
+import { DEFAULT_LEDGER_DIR, listLedgerFiles, readLedgerFile, undoActions, type LedgerEntry, type RunEntry } from './ledger.js';
+import { deleteLink, deleteNamespaces } from './netns/commands.js';
+import { HOST_IFNAME, isLabName, prefixOf } from './netns/plan.js';
+import { isFanoutCmdline, pidsInNamespaces, presentNamespaces, realProcessOps, type ProcessOps } from './netns/teardown.js';
+
+/** One ledger file as read. */
+export interface LedgerSnapshot {
+  prefix: string;
+  path: string;
+  entries: LedgerEntry[];
+}
+
+/** Everything planClean looks at. */
+export interface CleanInputs {
+  ledgers: readonly LedgerSnapshot[];
+  /** `ip netns list` names. */
+  netnsList: readonly string[];
+  /** argv of each pid the ledgers or namespaces name (null or missing = no such process). */
+  cmdlines: ReadonlyMap<number, string[] | null>;
+  /** Pids running inside each present namespace (missing = none known). */
+  namespacePids?: ReadonlyMap<string, readonly number[]>;
+  /** Clean runs whose owner is still alive, too. */
+  force?: boolean;
+  /** Never plan to kill this pid (the cleaning process itself). */
+  selfPid?: number;
+  /** Only these run prefixes (e.g. `fanout clean --prefix fl3a9c`); default: every lab name. */
+  prefixes?: readonly string[];
+}
+
+/** What to remove, each with why. */
+export interface CleanPlan {
+  kill: { pid: number; reason: string }[];
+  deleteLinks: { ns: string; name: string; reason: string }[];
+  deleteNamespaces: { name: string; reason: string }[];
+  removeLedgers: string[];
+  skipped: { what: string; reason: string }[];
+}
+
+/** Decide what `fanout clean` removes. Pure. */
+export function planClean(inputs: CleanInputs): CleanPlan {
+  const plan: CleanPlan = { kill: [], deleteLinks: [], deleteNamespaces: [], removeLedgers: [], skipped: [] };
+  const present = new Set(inputs.netnsList);
+  const protectedPrefixes = new Set<string>();
+  const scheduledNs = new Set<string>();
+  const killed = new Set<number>();
+  const inScope = (prefix: string | null): boolean =>
+    prefix !== null && (inputs.prefixes === undefined || inputs.prefixes.includes(prefix));
+  const argvOf = (pid: number): string[] | null => inputs.cmdlines.get(pid) ?? null;
+  const addKill = (pid: number, reason: string): void => {
+    if (killed.has(pid) || pid === inputs.selfPid) return;
+    killed.add(pid);
+    plan.kill.push({ pid, reason });
+  };
+
+  for (const l of inputs.ledgers) {
+    if (!inScope(l.prefix)) continue;
+    const header = l.entries.find((e): e is RunEntry => e.kind === 'run');
+    if (header !== undefined && !inputs.force && header.pid !== inputs.selfPid) {
+      const argv = argvOf(header.pid);
+      if (argv !== null && isFanoutCmdline(argv, header.cmdline)) {
+        protectedPrefixes.add(l.prefix);
+        plan.skipped.push({ what: l.path, reason: `run ${l.prefix} is in use by live pid ${header.pid} (use --force)` });
+        continue;
+      }
+    }
+    for (const a of undoActions(l.entries)) {
+      if (a.kind === 'kill') {
+        const argv = argvOf(a.pid);
+        if (argv === null) continue; // gone
+        if (isFanoutCmdline(argv, a.cmdline)) addKill(a.pid, `recorded in ${l.path}`);
+        else plan.skipped.push({ what: `pid ${a.pid}`, reason: `now another program: ${argv.join(' ').slice(0, 80)}` });
+      } else if (a.kind === 'delete-netns') {
+        if (!isLabName(a.name)) plan.skipped.push({ what: `namespace ${a.name}`, reason: 'not a lab name' });
+        else if (present.has(a.name) && !scheduledNs.has(a.name)) {
+          scheduledNs.add(a.name);
+          plan.deleteNamespaces.push({ name: a.name, reason: `recorded in ${l.path}` });
+        }
+      } else if (!isLabName(a.ns) || !(isLabName(a.name) || a.name === HOST_IFNAME)) {
+        plan.skipped.push({ what: `link ${a.ns}/${a.name}`, reason: 'not a lab name' });
+      } else if (present.has(a.ns)) {
+        plan.deleteLinks.push({ ns: a.ns, name: a.name, reason: `recorded in ${l.path}` });
+      }
+    }
+    plan.removeLedgers.push(l.path);
+  }
+
+  for (const name of inputs.netnsList) {
+    if (!isLabName(name) || scheduledNs.has(name) || !inScope(prefixOf(name))) continue;
+    const p = prefixOf(name)!;
+    if (protectedPrefixes.has(p)) {
+      plan.skipped.push({ what: `namespace ${name}`, reason: `run ${p} is in use` });
+      continue;
+    }
+    scheduledNs.add(name);
+    plan.deleteNamespaces.push({ name, reason: 'lab name without a ledger' });
+  }
+
+  for (const ns of scheduledNs) {
+    for (const pid of inputs.namespacePids?.get(ns) ?? []) addKill(pid, `running in lab namespace ${ns}`);
+  }
+  return plan;
+}
+
+/** Options for runClean. */
+export interface CleanOptions {
+  ledgerDir?: string;
+  force?: boolean;
+  processOps?: ProcessOps;
+  /** Where `ip netns` keeps its names (for finding processes inside them). */
+  netnsDir?: string;
+  /** Only plan; remove nothing. */
+  dryRun?: boolean;
+  /** Only these run prefixes. */
+  prefixes?: readonly string[];
+}
+
+/** What runClean did. */
+export interface CleanReport {
+  plan: CleanPlan;
+  killed: number[];
+  deletedLinks: string[];
+  deletedNamespaces: string[];
+  removedLedgers: string[];
+  /** Lab namespaces still present afterwards (should be empty). */
+  remaining: string[];
+  errors: string[];
+  /** Set when nothing was done (only planned). */
+  dryRun?: boolean;
+}
+
+/** Look at the machine (ledgers, namespaces, /proc) and gather planClean's inputs. */
+export async function gatherCleanInputs(commander: Commander, opts: CleanOptions = {}): Promise<CleanInputs> {
+  const ops = opts.processOps ?? realProcessOps;
+  const ledgers: LedgerSnapshot[] = [];
+  for (const f of await listLedgerFiles(opts.ledgerDir ?? DEFAULT_LEDGER_DIR)) {
+    ledgers.push({ ...f, entries: (await readLedgerFile(f.path)).entries });
+  }
+  const netnsList = await presentNamespaces(commander);
+  const namespacePids = await pidsInNamespaces(netnsList.filter(isLabName), opts.netnsDir);
+  const pids = new Set<number>();
+  for (const l of ledgers) for (const e of l.entries) if (e.kind === 'run' || e.kind === 'process') pids.add(e.pid);
+  for (const list of namespacePids.values()) for (const p of list) pids.add(p);
+  const cmdlines = new Map<number, string[] | null>();
+  for (const p of pids) cmdlines.set(p, await ops.readCmdline(p));
+  const inputs: CleanInputs = { ledgers, netnsList, cmdlines, namespacePids, selfPid: process.pid };
+  if (opts.force) inputs.force = true;
+  if (opts.prefixes !== undefined) inputs.prefixes = opts.prefixes;
+  return inputs;
+}
+
+/** Plan and carry out `fanout clean`. */
+export async function runClean(commander: Commander, opts: CleanOptions = {}): Promise<CleanReport> {
+  const ops = opts.processOps ?? realProcessOps;
+  const plan = planClean(await gatherCleanInputs(commander, opts));
+  const report: CleanReport = { plan, killed: [], deletedLinks: [], deletedNamespaces: [], removedLedgers: [], remaining: [], errors: [] };
+  if (opts.dryRun) {
+    report.dryRun = true;
+    return report;
+  }
+
+  for (const k of plan.kill) {
+    try {
+      ops.kill(k.pid, 'SIGKILL');
+      report.killed.push(k.pid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') report.errors.push(`kill ${k.pid}: ${String(e)}`);
+    }
+  }
+  for (const l of plan.deleteLinks) {
+    try {
+      await commander.run(deleteLink(l.ns, l.name).argv);
+      report.deletedLinks.push(`${l.ns}/${l.name}`);
+    } catch (e) {
+      if (!/Cannot find device/i.test(String(e))) report.errors.push(String((e as Error).message));
+    }
+  }
+  const names = plan.deleteNamespaces.map((d) => d.name);
+  if (names.length > 0) {
+    const inv = deleteNamespaces(names);
+    try {
+      await commander.run(inv.argv, { input: inv.input! });
+    } catch (e) {
+      report.errors.push(String((e as Error).message)); // -force: it went on; re-listing tells what is left
+    }
+  }
+  const after = new Set(await presentNamespaces(commander));
+  report.deletedNamespaces = names.filter((n) => !after.has(n));
+  report.remaining = [...after].filter((n) => names.includes(n));
+  for (const path of plan.removeLedgers) {
+    const prefix = basename(path).slice(0, 6);
+    if ([...after].some((n) => n.startsWith(`${prefix}-`))) continue; // keep it: something is left
+    try {
+      await rm(path, { force: true });
+      report.removedLedgers.push(path);
+    } catch (e) {
+      report.errors.push(`remove ${path}: ${String(e)}`);
+    }
+  }
+  return report;
+}
+
+/** The human summary of a clean (or of its plan, for a dry run). */
+export function formatCleanReport(r: CleanReport): string {
+  const lines: string[] = [];
+  const p = r.plan;
+  if (r.dryRun) {
+    for (const k of p.kill) lines.push(`would kill pid ${k.pid} (${k.reason})`);
+    for (const l of p.deleteLinks) lines.push(`would delete ${l.ns}/${l.name} (${l.reason})`);
+    for (const n of p.deleteNamespaces) lines.push(`would delete namespace ${n.name} (${n.reason})`);
+    for (const f of p.removeLedgers) lines.push(`would remove ledger ${f}`);
+  } else {
+    if (r.killed.length > 0) lines.push(`killed ${r.killed.length} process(es): ${r.killed.join(' ')}`);
+    if (r.deletedLinks.length > 0) lines.push(`deleted ${r.deletedLinks.length} interface(s): ${r.deletedLinks.join(' ')}`);
+    if (r.deletedNamespaces.length > 0) lines.push(`deleted ${r.deletedNamespaces.length} namespace(s): ${r.deletedNamespaces.join(' ')}`);
+    if (r.removedLedgers.length > 0) lines.push(`removed ${r.removedLedgers.length} ledger(s): ${r.removedLedgers.join(' ')}`);
+  }
+  for (const s of p.skipped) lines.push(`skipped ${s.what}: ${s.reason}`);
+  if (r.remaining.length > 0) lines.push(`STILL PRESENT: ${r.remaining.join(' ')}`);
+  for (const e of r.errors) lines.push(`error: ${e}`);
+  if (lines.length === 0) lines.push('nothing to clean');
+  return lines.join('\n');
+}

@@ -1,0 +1,284 @@
+/**
+ * NetnsNetwork: brings a NetnsPlan up on this machine, changes link rates during a run, and
+ * tears it down. Every object is written to the ledger before it is made.
+ *
+ * Bring-up, with few processes (64 hosts: 135 `ip`/`tc` runs, 8 at a time; no shell, no
+ * `ip netns exec`):
+ *   0. a prefix no present namespace uses (`ip -j netns list`)
+ *   1. ledger: every namespace          -> `ip -batch -` (netns add ...); fails if any exists
+ *   2. ledger: bridge + every veth port -> `ip -n BR -batch -` (bridge, veths with the peer made
+ *                                          as eth0 inside each host namespace, ports up)
+ *   3. per host, in parallel            -> `ip -j -n H -batch -` (lo up, address, eth0 up, then
+ *                                          `link show`, which is the host's safety listing)
+ *      and `ip -n BR -j link show`      -> the bridge namespace's safety listing
+ *   4. safety check of every interface against the listings (SafetyError on any doubt)
+ *   5. shaping, in parallel             -> `tc -n BR -batch -` (downloads), `tc -n H -batch -`
+ *                                          (uploads)
+ * Any failure tears down what the ledger holds, then rethrows.
+ *
+ * Steps 2 and 3 change interfaces before the listing-based check: they run only inside
+ * namespaces made in step 1 (`netns add` fails on an existing name, so each is new and holds
+ * nothing the lab did not put there) and name devices the same batch just created. Everything
+ * after bring-up (shaping, rate changes) is checked against the listings first.
+ *
+ * The listings are cached: the lab is the only one changing these namespaces, so later rate
+ * changes check against them without listing again.
+ */
+import { readFileSync } from 'node:fs';
+import type { Commander } from '../commander.js';
+import { DEFAULT_LEDGER_DIR, Ledger, readLedgerFile, undoActions } from '../ledger.js';
+import type { LinkEvent, Topology } from '../types.js';
+import {
+  bridgeSetup,
+  changeRate,
+  bringUpInvocations,
+  createNamespaces,
+  deleteNamespaces,
+  hostSetup,
+  installRate,
+  listLinks,
+  removeRate,
+  shapingInvocations,
+  type Invocation,
+} from './commands.js';
+import { PlanError, makeRunPrefix, planHosts, planNamespaces, planNetwork, type HostPlan, type NetnsPlan } from './plan.js';
+import { checkLabInterface, checkPlanInterfaces, lastJsonArray, parseLinkList, type LinkInfo } from './safety.js';
+import { executeUndo, presentNamespaces, realProcessOps, type ProcessOps, type UndoReport } from './teardown.js';
+
+/** Options for NetnsNetwork.up. */
+export interface NetnsUpOptions {
+  commander: Commander;
+  /** Default /run/fanout-lab. */
+  ledgerDir?: string;
+  /** Default: a fresh random `fl` + 4 hex. */
+  prefix?: string;
+  /** Commands run at once during bring-up (default 8). */
+  concurrency?: number;
+  /** How teardown reads and kills recorded processes (tests inject a fake). */
+  processOps?: ProcessOps;
+}
+
+/** Teardown left something behind. */
+export class TeardownError extends Error {
+  override readonly name = 'TeardownError';
+  constructor(readonly report: UndoReport) {
+    super(`teardown incomplete: remaining ${report.remaining.join(', ') || '-'}; errors: ${report.errors.join('; ') || '-'}`);
+  }
+}
+
+/** One receiver as the runner needs it. */
+export interface NetnsReceiver {
+  index: number;
+  ns: string;
+  address: string;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; rejects with the first error after all settle. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let firstError: unknown = null;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (firstError !== null) throw firstError;
+  return out;
+}
+
+function run(commander: Commander, inv: Invocation): Promise<{ stdout: string; stderr: string }> {
+  return inv.input === undefined ? commander.run(inv.argv) : commander.run(inv.argv, { input: inv.input });
+}
+
+/** A lab network of network namespaces, up. */
+export class NetnsNetwork {
+  /** Current rate per `ns/dev` (Infinity = unshaped). */
+  private readonly rates = new Map<string, number>();
+  private downed = false;
+
+  private constructor(
+    readonly plan: NetnsPlan,
+    private readonly commander: Commander,
+    private readonly ledger: Ledger,
+    private readonly listings: Map<string, LinkInfo[]>,
+    private readonly processOps: ProcessOps,
+  ) {
+    for (const h of planHosts(plan)) {
+      this.rates.set(`${plan.bridgeNs}/${h.bridgePort}`, h.downBps);
+      this.rates.set(`${h.ns}/${h.ifname}`, h.upBps);
+    }
+  }
+
+  get prefix(): string {
+    return this.plan.prefix;
+  }
+  get senderNs(): string {
+    return this.plan.sender.ns;
+  }
+  get senderAddress(): string {
+    return this.plan.sender.address;
+  }
+  get receivers(): NetnsReceiver[] {
+    return this.plan.receivers.map((r) => ({ index: r.index!, ns: r.ns, address: r.address }));
+  }
+  get ledgerPath(): string {
+    return this.ledger.path;
+  }
+
+  /** Describe and build the network for `topology`. On failure nothing is left behind (or it throws saying what is). */
+  static async up(topology: Pick<Topology, 'receivers' | 'sender'>, opts: NetnsUpOptions): Promise<NetnsNetwork> {
+    const { commander } = opts;
+    planNetwork(topology, opts.prefix ?? 'fl0000'); // validate before touching anything
+    const prefix = await freePrefix(commander, opts.prefix);
+    const plan = planNetwork(topology, prefix);
+    const limit = opts.concurrency ?? 8;
+    const processOps = opts.processOps ?? realProcessOps;
+    const ledger = await Ledger.create(opts.ledgerDir ?? DEFAULT_LEDGER_DIR, prefix, ownCmdline());
+    const listings = new Map<string, LinkInfo[]>();
+    try {
+      await ledger.record(...planNamespaces(plan).map((name) => ({ kind: 'netns' as const, name })));
+      await run(commander, createNamespaces(plan));
+
+      await ledger.record(
+        { kind: 'link', ns: plan.bridgeNs, name: plan.bridge },
+        ...planHosts(plan).map((h) => ({ kind: 'link' as const, ns: plan.bridgeNs, name: h.bridgePort })),
+        ...planHosts(plan).map((h) => ({ kind: 'link' as const, ns: h.ns, name: h.ifname })),
+      );
+      await run(commander, bridgeSetup(plan));
+
+      const jobs: (() => Promise<void>)[] = [
+        async () => {
+          listings.set(plan.bridgeNs, parseLinkList((await run(commander, listLinks(plan.bridgeNs))).stdout));
+        },
+        ...planHosts(plan).map((h) => async () => {
+          listings.set(h.ns, parseLinkList(lastJsonArray((await run(commander, hostSetup(h))).stdout)));
+        }),
+      ];
+      await mapLimit(jobs, limit, (j) => j());
+      checkPlanInterfaces(plan, listings);
+
+      await mapLimit(shapingInvocations(plan), limit, (inv) => run(commander, inv));
+    } catch (e) {
+      const report = await undoLedger(ledger, commander, processOps).catch((undoErr: unknown) => undoErr);
+      if (report instanceof Error) throw new AggregateError([e, report], `bring-up failed (${String(e)}) and so did teardown`);
+      throw e;
+    }
+    return new NetnsNetwork(plan, commander, ledger, listings, processOps);
+  }
+
+  /**
+   * Print (through `commander`, e.g. a DryRunCommander) what up() then down() would run, without
+   * listing or checking anything: the `--dry-run` view.
+   */
+  static async dryRun(topology: Pick<Topology, 'receivers' | 'sender'>, opts: { commander: Commander; prefix?: string }): Promise<NetnsPlan> {
+    const plan = planNetwork(topology, opts.prefix ?? makeRunPrefix());
+    for (const inv of [...bringUpInvocations(plan), deleteNamespaces(planNamespaces(plan))]) await run(opts.commander, inv);
+    return plan;
+  }
+
+  /** Record a process the runner started (before or right after starting it), so teardown/clean kill it. */
+  async recordProcess(pid: number, opts: { ns?: string; cmdline?: string[] } = {}): Promise<void> {
+    await this.ledger.record({ kind: 'process', pid, ...opts });
+  }
+
+  /** Apply a timed link event now (the runner owns the timing). */
+  async applyEvent(ev: LinkEvent): Promise<void> {
+    const changes: { ns: string; dev: string; rateBps: number }[] = [];
+    for (const i of ev.receivers) {
+      const h = this.receiverPlan(i);
+      if (ev.downBps !== undefined) changes.push({ ns: this.plan.bridgeNs, dev: h.bridgePort, rateBps: ev.downBps });
+      if (ev.upBps !== undefined) changes.push({ ns: h.ns, dev: h.ifname, rateBps: ev.upBps });
+    }
+    await this.applyChanges(changes);
+  }
+
+  /** Change receiver i's rates in place (`tc class change`). */
+  async setReceiverRate(i: number, rates: { downBps?: number; upBps?: number }): Promise<void> {
+    const ev: LinkEvent = { atMs: 0, receivers: [i] };
+    if (rates.downBps !== undefined) ev.downBps = rates.downBps;
+    if (rates.upBps !== undefined) ev.upBps = rates.upBps;
+    await this.applyEvent(ev);
+  }
+
+  /** The invocations a set of rate changes needs, after the safety check of every interface. */
+  private changeInvocations(changes: { ns: string; dev: string; rateBps: number }[]): Invocation[] {
+    const out: Invocation[] = [];
+    for (const c of changes) {
+      if (!(c.rateBps === Infinity || (Number.isFinite(c.rateBps) && c.rateBps > 0))) {
+        throw new RangeError(`rate for ${c.dev} in ${c.ns}: expected a positive bit/s or Infinity (got ${c.rateBps})`);
+      }
+      checkLabInterface(this.plan, this.listings, c.ns, c.dev);
+      const now = this.rates.get(`${c.ns}/${c.dev}`) ?? Infinity;
+      if (now !== Infinity && c.rateBps !== Infinity) out.push(changeRate(c.ns, c.dev, c.rateBps));
+      else if (now === Infinity && c.rateBps !== Infinity) out.push(installRate(c.ns, c.dev, c.rateBps));
+      else if (now !== Infinity && c.rateBps === Infinity) out.push(removeRate(c.ns, c.dev));
+    }
+    return out;
+  }
+
+  private async applyChanges(changes: { ns: string; dev: string; rateBps: number }[]): Promise<void> {
+    if (this.downed) throw new Error('network is down');
+    const invs = this.changeInvocations(changes); // all checked before any runs
+    await mapLimit(invs, 8, (inv) => run(this.commander, inv));
+    for (const c of changes) this.rates.set(`${c.ns}/${c.dev}`, c.rateBps);
+  }
+
+  private receiverPlan(i: number): HostPlan {
+    const h = this.plan.receivers[i];
+    if (h === undefined) throw new RangeError(`no receiver ${i} (have ${this.plan.receivers.length})`);
+    return h;
+  }
+
+  /** Undo everything the ledger records (reverse order), then delete the ledger. Idempotent. */
+  async down(): Promise<UndoReport | null> {
+    if (this.downed) return null;
+    this.downed = true;
+    return undoLedger(this.ledger, this.commander, this.processOps);
+  }
+}
+
+/**
+ * A prefix no present namespace uses: `wanted` (PlanError if taken: a crashed run's leftovers,
+ * see `fanout clean`), or a fresh random one that is free.
+ */
+async function freePrefix(commander: Commander, wanted: string | undefined): Promise<string> {
+  const present = await presentNamespaces(commander);
+  const taken = (p: string): string | undefined => present.find((n) => n.startsWith(`${p}-`));
+  if (wanted !== undefined) {
+    const t = taken(wanted);
+    if (t !== undefined) throw new PlanError(`prefix ${wanted} is in use by namespace ${t} (run \`fanout clean\`)`);
+    return wanted;
+  }
+  for (let i = 0; i < 20; i++) {
+    const p = makeRunPrefix();
+    if (taken(p) === undefined) return p;
+  }
+  throw new PlanError('no free run prefix found (too many lab namespaces left? run `fanout clean`)');
+}
+
+/** This process as the ledger header names it: pid and /proc/self/cmdline (what clean will compare). */
+function ownCmdline(): { pid: number; cmdline?: string[] } {
+  try {
+    const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0');
+    if (argv[argv.length - 1] === '') argv.pop();
+    return { pid: process.pid, cmdline: argv };
+  } catch {
+    return { pid: process.pid };
+  }
+}
+
+/** Undo one ledger; remove its file when nothing remains. Throws TeardownError otherwise. */
+async function undoLedger(ledger: Ledger, commander: Commander, ops: ProcessOps): Promise<UndoReport> {
+  const { entries } = await readLedgerFile(ledger.path);
+  const report = await executeUndo(undoActions(entries), commander, ops);
+  if (report.remaining.length > 0) throw new TeardownError(report);
+  await ledger.remove();
+  return report;
+}

@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { formatCleanReport, planClean, runClean, type CleanInputs, type LedgerSnapshot } from '../../lab/clean.js';
+import { RecordingCommander } from '../../lab/commander.js';
+import type { LedgerEntry } from '../../lab/ledger.js';
+
+const deadRun: LedgerEntry[] = [
+  { kind: 'run', prefix: 'fl00aa', pid: 900, cmdline: ['node', 'fanout.js', 'lab'], startedAtMs: 0 },
+  { kind: 'netns', name: 'fl00aa-br' },
+  { kind: 'netns', name: 'fl00aa-s' },
+  { kind: 'netns', name: 'fl00aa-r0' },
+  { kind: 'link', ns: 'fl00aa-br', name: 'fl00aa-r0' },
+  { kind: 'process', pid: 910, cmdline: ['node', 'receiver.js'] },
+  { kind: 'process', pid: 911, cmdline: ['node', 'receiver.js'] },
+  { kind: 'process', pid: 912 },
+  { kind: 'process', pid: 913 },
+];
+const ledger = (prefix: string, entries: LedgerEntry[]): LedgerSnapshot => ({ prefix, path: `/run/fanout-lab/${prefix}.jsonl`, entries });
+
+function inputs(over: Partial<CleanInputs> = {}): CleanInputs {
+  return {
+    ledgers: [ledger('fl00aa', deadRun)],
+    netnsList: ['fl00aa-r0', 'fl00aa-br', 'myns', 'flx', 'fl12ab', 'fl12abc-r0', 'FL12AB-r0', 'fl77ee-r3', 'fl77ee-br'],
+    cmdlines: new Map<number, string[] | null>([
+      [900, null], // the owner died
+      [910, ['node', 'receiver.js']], // still our receiver
+      [911, ['bash']], // pid reused by something else
+      [912, ['/usr/bin/node', '/opt/fanout/dist/cli/fanout.js', 'receive']],
+      [913, ['sleep', '100']],
+    ]),
+    ...over,
+  };
+}
+
+describe('planClean', () => {
+  it('undoes ledgers, deletes orphan lab namespaces, ignores non-lab names', () => {
+    const plan = planClean(inputs());
+    expect(plan.kill).toEqual([
+      { pid: 912, reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
+      { pid: 910, reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
+    ]);
+    expect(plan.deleteNamespaces).toEqual([
+      { name: 'fl00aa-r0', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
+      { name: 'fl00aa-br', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
+      { name: 'fl77ee-r3', reason: 'lab name without a ledger' },
+      { name: 'fl77ee-br', reason: 'lab name without a ledger' },
+    ]);
+    expect(plan.deleteLinks).toEqual([]); // covered by its namespace
+    expect(plan.removeLedgers).toEqual(['/run/fanout-lab/fl00aa.jsonl']);
+    expect(plan.skipped).toEqual([
+      { what: 'pid 913', reason: 'now another program: sleep 100' },
+      { what: 'pid 911', reason: 'now another program: bash' },
+    ]);
+    const touched = [...plan.deleteNamespaces.map((d) => d.name)];
+    for (const foreign of ['myns', 'flx', 'fl12ab', 'fl12abc-r0', 'FL12AB-r0']) expect(touched).not.toContain(foreign);
+  });
+
+  it('skips a run whose owner is alive (same argv), and its orphans; --force cleans it', () => {
+    const live = inputs({
+      cmdlines: new Map([[900, ['node', 'fanout.js', 'lab']]]),
+      netnsList: ['fl00aa-r0', 'fl00aa-r9'],
+    });
+    const plan = planClean(live);
+    expect(plan.deleteNamespaces).toEqual([]);
+    expect(plan.kill).toEqual([]);
+    expect(plan.removeLedgers).toEqual([]);
+    expect(plan.skipped).toEqual([
+      { what: '/run/fanout-lab/fl00aa.jsonl', reason: 'run fl00aa is in use by live pid 900 (use --force)' },
+      { what: 'namespace fl00aa-r0', reason: 'run fl00aa is in use' },
+      { what: 'namespace fl00aa-r9', reason: 'run fl00aa is in use' },
+    ]);
+    const forced = planClean({ ...live, force: true });
+    expect(forced.deleteNamespaces.map((d) => d.name)).toEqual(['fl00aa-r0', 'fl00aa-r9']);
+    // owner pid reused by another program: not alive as far as the lab is concerned
+    const reused = planClean(inputs({ cmdlines: new Map([[900, ['vim']]]), netnsList: ['fl00aa-r0'] }));
+    expect(reused.deleteNamespaces.map((d) => d.name)).toEqual(['fl00aa-r0']);
+  });
+
+  it('kills processes running inside namespaces it deletes, never itself', () => {
+    const plan = planClean(
+      inputs({
+        ledgers: [],
+        netnsList: ['fl77ee-r3', 'myns'],
+        namespacePids: new Map([
+          ['fl77ee-r3', [3001, 3002]],
+          ['myns', [4000]],
+        ]),
+        selfPid: 3002,
+      }),
+    );
+    expect(plan.kill).toEqual([{ pid: 3001, reason: 'running in lab namespace fl77ee-r3' }]);
+  });
+
+  it('keeps to the given prefixes', () => {
+    const plan = planClean(inputs({ prefixes: ['fl77ee'] }));
+    expect(plan.deleteNamespaces.map((d) => d.name)).toEqual(['fl77ee-r3', 'fl77ee-br']);
+    expect(plan.removeLedgers).toEqual([]);
+    expect(plan.kill).toEqual([]);
+  });
+
+  it('deletes a recorded link whose namespace is not recorded, if that namespace exists', () => {
+    const plan = planClean(
+      inputs({
+        ledgers: [ledger('fl00aa', [{ kind: 'link', ns: 'fl00aa-x', name: 'fl00aa-v' }, { kind: 'link', ns: 'myns', name: 'eth0' }])],
+        netnsList: ['fl00aa-x', 'myns'],
+      }),
+    );
+    expect(plan.deleteLinks).toEqual([{ ns: 'fl00aa-x', name: 'fl00aa-v', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' }]);
+    expect(plan.skipped).toEqual([{ what: 'link myns/eth0', reason: 'not a lab name' }]);
+  });
+});
+
+describe('runClean with a recording commander', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fanout-clean-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('kills, deletes namespaces in one batch, removes the ledger, reports', async () => {
+    writeFileSync(join(dir, 'fl00aa.jsonl'), deadRun.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    let present = ['fl00aa-r0', 'fl00aa-br', 'myns', 'fl77ee-r3'];
+    const rec = new RecordingCommander([
+      { match: (a) => a.join(' ') === 'ip -j netns list', stdout: () => JSON.stringify(present.map((name) => ({ name }))) },
+      {
+        match: (a) => a[1] === '-force',
+        stdout: (_a, input) => {
+          const gone = input!.trim().split('\n').map((l) => l.replace('netns del ', ''));
+          present = present.filter((n) => !gone.includes(n));
+          return '';
+        },
+      },
+    ]);
+    const killed: number[] = [];
+    const cmd = new Map<number, string[]>([[910, ['node', 'receiver.js']]]);
+    const report = await runClean(rec, {
+      ledgerDir: dir,
+      netnsDir: join(dir, 'netns'),
+      processOps: { readCmdline: async (pid) => cmd.get(pid) ?? null, kill: (pid) => void killed.push(pid) },
+    });
+    expect(killed).toEqual([910]);
+    expect(rec.calls).toEqual([
+      { argv: ['ip', '-j', 'netns', 'list'] },
+      { argv: ['ip', '-force', '-batch', '-'], input: 'netns del fl00aa-r0\nnetns del fl00aa-br\nnetns del fl77ee-r3\n' },
+      { argv: ['ip', '-j', 'netns', 'list'] },
+    ]);
+    expect(present).toEqual(['myns']);
+    expect(report.deletedNamespaces).toEqual(['fl00aa-r0', 'fl00aa-br', 'fl77ee-r3']);
+    expect(report.remaining).toEqual([]);
+    expect(existsSync(join(dir, 'fl00aa.jsonl'))).toBe(false);
+    expect(formatCleanReport(report)).toBe(
+      [
+        'killed 1 process(es): 910',
+        'deleted 3 namespace(s): fl00aa-r0 fl00aa-br fl77ee-r3',
+        `removed 1 ledger(s): ${join(dir, 'fl00aa.jsonl')}`,
+      ].join('\n'),
+    );
+  });
+
+  it('a dry run changes nothing and says what it would do', async () => {
+    const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[{"name":"fl77ee-r3"}]' }]);
+    const report = await runClean(rec, { ledgerDir: dir, netnsDir: join(dir, 'netns'), dryRun: true });
+    expect(rec.lines()).toEqual(['ip -j netns list']);
+    expect(formatCleanReport(report)).toBe('would delete namespace fl77ee-r3 (lab name without a ledger)');
+  });
+
+  it('says so when there is nothing to clean', async () => {
+    const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[]' }]);
+    expect(formatCleanReport(await runClean(rec, { ledgerDir: dir }))).toBe('nothing to clean');
+  });
+});
