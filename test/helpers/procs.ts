@@ -57,5 +57,6 @@ export function runSend(args: string[], onEvent?: (ev: Record<string, any>) => v
 
 /** A random base port with `count` ports above it, for tests that listen on 127.0.0.1. */
 export function randomBasePort(count: number): number {
-  return 20000 + Math.floor(Math.random() * (40000 - count));
+  // Below the ephemeral range (32768+), so outgoing connections never hold one of ours.
+  return 10000 + Math.floor(Math.random() * (22000 - count));
 }

@@ -1,0 +1,124 @@
+/**
+ * npm run bench:send [-- --runs N --size-mib M --nodes K --rate-kbps R]
+ *
+ * 64 MiB to 64 loopback nodes (one receiver process on 64 ports), unthrottled and throttled, over
+ * several runs, beside the naive baseline measured in the same run: 64 sockets each fed by
+ * fs.createReadStream(...).pipe(socket), no rate limit, no protocol, into a sink that writes each
+ * connection to a file. Prints medians of makespan, throughput, sender CPU and peak RSS, and the
+ * ratios sender / naive. Targets (issue 2): peak RSS < 100 MB; unthrottled makespan <= 1.3x naive;
+ * CPU <= 1.5x naive.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const FANOUT = fileURLToPath(new URL('../cli/fanout.js', import.meta.url));
+const NAIVE = fileURLToPath(new URL('./naive.js', import.meta.url));
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    'size-mib': { type: 'string', default: '64' },
+    nodes: { type: 'string', default: '64' },
+    'rate-kbps': { type: 'string', default: '400000' },
+    strategy: { type: 'string', default: 'backpressure' },
+  },
+});
+const RUNS = Number(values.runs);
+const NODES = Number(values.nodes);
+const SIZE = Number(values['size-mib']) * 2 ** 20;
+
+interface Figures {
+  makespanS: number;
+  cpuUserS: number;
+  cpuSysS: number;
+  maxRssBytes: number;
+}
+
+function runJson(args: string[]): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let last: Record<string, any> | null = null;
+    createInterface({ input: p.stdout! }).on('line', (l) => {
+      try {
+        last = JSON.parse(l);
+      } catch {
+        /* not JSON */
+      }
+    });
+    p.once('close', (code) => (last && code === 0 ? resolve(last) : reject(new Error(`${args.join(' ')} exited ${code}`))));
+  });
+}
+
+function startProc(args: string[], readyPattern: RegExp): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    createInterface({ input: p.stdout! }).on('line', (l) => {
+      if (readyPattern.test(l)) resolve(() => p.kill('SIGTERM'));
+    });
+    p.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'fanout-bench-'));
+  const stops: (() => void)[] = [];
+  try {
+    const file = join(dir, 'src.bin');
+    writeFileSync(file, randomBytes(SIZE));
+    const base = 20000 + Math.floor(Math.random() * 10000); // below the ephemeral range
+    mkdirSync(join(dir, 'naive'));
+    stops.push(await startProc([FANOUT, 'receive', '--listen', `127.0.0.1:${base}-${base + NODES - 1}`, '--out', join(dir, 'rx')], /listening/));
+    stops.push(await startProc([NAIVE, 'sink', '127.0.0.1', String(base + NODES), String(NODES), join(dir, 'naive')], /ready/));
+    const nodes = Array.from({ length: NODES }, (_, i) => `127.0.0.1:${base + i}`).join(',');
+    const results: Record<string, Figures[]> = { naive: [], unthrottled: [], throttled: [] };
+    console.log(`bench:send: ${SIZE / 2 ** 20} MiB to ${NODES} loopback nodes, ${RUNS} runs each, strategy ${values.strategy}`);
+    for (let r = 0; r < RUNS; r++) {
+      // Interleave the variants so drift on a busy machine hits each alike.
+      results.naive!.push((await runJson([NAIVE, 'send', file, '127.0.0.1', String(base + NODES), String(NODES)])) as Figures);
+      for (const f of readdirSync(join(dir, 'naive'))) rmSync(join(dir, 'naive', f), { force: true });
+      results.unthrottled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', 'unlimited', '--strategy', values.strategy!])) as Figures);
+      results.throttled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', values['rate-kbps']!, '--strategy', values.strategy!])) as Figures);
+      // Empty the receiver's folder (not the folder itself: the receiver is still running in it).
+      for (const f of readdirSync(join(dir, 'rx'))) rmSync(join(dir, 'rx', f), { force: true });
+      process.stderr.write(`  run ${r + 1}/${RUNS} done\n`);
+    }
+    const rows = Object.entries(results).map(([name, runs]) => {
+      const mk = median(runs.map((x) => x.makespanS));
+      const cpu = median(runs.map((x) => x.cpuUserS + x.cpuSysS));
+      const rss = median(runs.map((x) => x.maxRssBytes));
+      return { name, mk, cpu, rss, mbit: (SIZE * 8) / mk / 1e6 };
+    });
+    const naive = rows[0]!;
+    console.log('\nvariant       makespan(s)  Mbit/s   cpu(s)  peakRSS(MB)  makespan/naive  cpu/naive');
+    for (const r of rows) {
+      console.log(
+        `${r.name.padEnd(12)}  ${r.mk.toFixed(3).padStart(11)}  ${r.mbit.toFixed(0).padStart(6)}  ${r.cpu.toFixed(3).padStart(7)}  ${(r.rss / 1e6).toFixed(1).padStart(11)}  ${(r.mk / naive.mk).toFixed(2).padStart(14)}  ${(r.cpu / naive.cpu).toFixed(2).padStart(9)}`,
+      );
+    }
+    console.log(`(medians over ${RUNS} runs; throttled = --rate-kbps ${values['rate-kbps']}; naive has no limit)`);
+    const un = rows[1]!;
+    const verdict = [
+      `peak RSS ${(un.rss / 1e6).toFixed(1)} MB ${un.rss < 100e6 ? '<' : '>='} 100 MB`,
+      `makespan ${(un.mk / naive.mk).toFixed(2)}x naive ${un.mk / naive.mk <= 1.3 ? '<=' : '>'} 1.3x`,
+      `cpu ${(un.cpu / naive.cpu).toFixed(2)}x naive ${un.cpu / naive.cpu <= 1.5 ? '<=' : '>'} 1.5x`,
+    ];
+    console.log(`targets: ${verdict.join('; ')}`);
+  } finally {
+    for (const stop of stops) stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
