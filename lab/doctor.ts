@@ -52,6 +52,8 @@ export interface Capabilities {
 
 /** Knobs for detectCapabilities (tests inject all of them). */
 export interface DetectOptions {
+  /** Backends this version can build (default IMPLEMENTED_BACKENDS; tests pass all three). */
+  implemented?: ReadonlySet<BackendName>;
   /** Default: process.getuid() === 0. */
   root?: boolean;
   /** Prefix for the probe namespace (default: a fresh random one). */
@@ -189,7 +191,10 @@ export function probeDockerEngine(dockerHost: string | undefined, timeoutMs = 10
 }
 
 /** Which backends can run, from the probes. Pure. */
-export function backendStatuses(c: Omit<Capabilities, 'backends' | 'kernel'>): Record<BackendName, BackendStatus> {
+export function backendStatuses(
+  c: Omit<Capabilities, 'backends' | 'kernel'>,
+  implemented: ReadonlySet<BackendName> = IMPLEMENTED_BACKENDS,
+): Record<BackendName, BackendStatus> {
   const missing: string[] = [];
   if (!c.root) missing.push('root');
   for (const k of ['netns', 'veth', 'bridge', 'htb'] as const) if (c.root && !c[k].ok) missing.push(`${k} (${c[k].detail})`);
@@ -200,8 +205,18 @@ export function backendStatuses(c: Omit<Capabilities, 'backends' | 'kernel'>): R
   const docker: BackendStatus = c.docker.ok
     ? { usable: true, reason: `Docker ${c.docker.detail} at ${c.docker.endpoint}` }
     : { usable: false, reason: `no Docker engine at ${c.docker.endpoint} (${c.docker.detail})` };
-  return { netns, docker, sim: { usable: true, reason: 'always available (simulated flows, no real network)' } };
+  const notBuilt = (what: string): BackendStatus => ({ usable: false, reason: `${what}, but this version of the lab does not have that backend yet` });
+  return {
+    netns,
+    docker: implemented.has('docker') || !docker.usable ? docker : notBuilt(docker.reason),
+    sim: implemented.has('sim')
+      ? { usable: true, reason: 'always available (simulated flows, no real network)' }
+      : notBuilt('needs nothing from the machine'),
+  };
 }
+
+/** The backends this version can build (doctor must not promise one that does not exist). */
+export const IMPLEMENTED_BACKENDS: ReadonlySet<BackendName> = new Set<BackendName>(['netns']);
 
 /** Probe this machine. Needs root for the kernel probes (skipped otherwise). */
 export async function detectCapabilities(commander: Commander, opts: DetectOptions = {}): Promise<Capabilities> {
@@ -214,7 +229,7 @@ export async function detectCapabilities(commander: Commander, opts: DetectOptio
     : { netns: skipped, veth: skipped, bridge: skipped, htb: skipped, netem: skipped };
   const docker = await dockerP;
   const partial = { root, ...kernel, docker };
-  return { kernel: opts.kernel ?? release(), ...partial, backends: backendStatuses(partial) };
+  return { kernel: opts.kernel ?? release(), ...partial, backends: backendStatuses(partial, opts.implemented) };
 }
 
 /** The human text of `fanout doctor`. */
@@ -233,8 +248,11 @@ export function formatDoctor(c: Capabilities): string {
     'backends:',
   ];
   for (const b of ['netns', 'docker', 'sim'] as const) lines.push(`  ${mark(c.backends[b])}${b.padEnd(7)} ${c.backends[b].reason}`);
-  const auto = chooseBackend('auto', c);
-  lines.push('', `auto picks: ${auto.backend}`);
+  try {
+    lines.push('', `auto picks: ${chooseBackend('auto', c).backend}`);
+  } catch (err) {
+    lines.push('', `auto picks: nothing (${(err as Error).message})`);
+  }
   return lines.join('\n');
 }
 
@@ -250,5 +268,8 @@ export function chooseBackend(choice: BackendChoice, caps: Pick<Capabilities, 'b
   }
   if (b.netns.usable) return { backend: 'netns', reason: `auto: ${b.netns.reason}` };
   if (b.docker.usable) return { backend: 'docker', reason: `auto: netns unusable (${b.netns.reason}); ${b.docker.reason}` };
-  return { backend: 'sim', reason: `auto: netns unusable (${b.netns.reason}); ${b.docker.reason}` };
+  if (b.sim.usable) return { backend: 'sim', reason: `auto: netns unusable (${b.netns.reason}); ${b.docker.reason}` };
+  throw new BackendUnavailableError(
+    `no lab backend can run here: netns ${b.netns.reason}; docker: ${b.docker.reason}; sim: ${b.sim.reason} (run as root for netns)`,
+  );
 }

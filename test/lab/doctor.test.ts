@@ -15,6 +15,8 @@ import {
   type DockerProbe,
 } from '../../lab/doctor.js';
 
+/** The fallback logic as it will be once every backend exists. */
+const ALL = new Set(['netns', 'docker', 'sim'] as const);
 const noDocker = async (): Promise<DockerProbe> => ({ ok: false, endpoint: 'unix:///var/run/docker.sock', detail: 'no engine: ENOENT' });
 const unknownQdisc = (argv: readonly string[]) => new CommandError(argv, 2, 'Error: Specified qdisc kind is unknown.\n');
 
@@ -40,7 +42,7 @@ describe('detectCapabilities', () => {
 
   it('without htb the netns backend is unusable, naming the module; the probe namespace is still deleted', async () => {
     const rec = new RecordingCommander([{ match: (a) => a.includes('htb') || a.includes('netem'), error: unknownQdisc }]);
-    const caps = await detectCapabilities(rec, { root: true, prefix: 'fl0d0c', probeDocker: noDocker });
+    const caps = await detectCapabilities(rec, { root: true, prefix: 'fl0d0c', probeDocker: noDocker, implemented: ALL });
     expect(caps.htb.detail).toBe('kernel has no sch_htb (tc: Error: Specified qdisc kind is unknown.)');
     expect(caps.backends.netns.usable).toBe(false);
     expect(caps.backends.netns.reason).toBe('needs htb (kernel has no sch_htb (tc: Error: Specified qdisc kind is unknown.))');
@@ -60,6 +62,7 @@ describe('detectCapabilities', () => {
     const rec = new RecordingCommander();
     const caps = await detectCapabilities(rec, {
       root: false,
+      implemented: ALL,
       probeDocker: async () => ({ ok: true, endpoint: 'unix:///var/run/docker.sock', detail: 'engine 24.0.7 answers (API 1.43)', apiVersion: '1.43' }),
     });
     expect(rec.calls).toEqual([]);
@@ -94,11 +97,21 @@ describe('detectCapabilities', () => {
         'backends:',
         '  ok  netns   root, namespaces, veth, bridge and htb available; no netem: no delay/loss',
         '  no  docker  no Docker engine at unix:///var/run/docker.sock (no engine: ENOENT)',
-        '  ok  sim     always available (simulated flows, no real network)',
+        '  no  sim     needs nothing from the machine, but this version of the lab does not have that backend yet',
         '',
         'auto picks: netns',
       ].join('\n'),
     );
+  });
+
+  it('never offers a backend this version cannot build, and says so when nothing can run', async () => {
+    const caps = await detectCapabilities(new RecordingCommander(), {
+      root: false,
+      probeDocker: async () => ({ ok: true, endpoint: 'unix:///var/run/docker.sock', detail: 'engine 24.0.7 answers (API 1.43)', apiVersion: '1.43' }),
+    });
+    expect(caps.backends.docker.usable).toBe(false);
+    expect(caps.backends.sim.usable).toBe(false);
+    expect(() => chooseBackend('auto', caps)).toThrow(/no lab backend can run here: netns needs root;.*run as root for netns/);
   });
 });
 

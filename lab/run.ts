@@ -1,0 +1,188 @@
+/**
+ * A scenario, end to end: load and check it, pick a backend, make the source file, build the
+ * network once, run every strategy and repeat on it (rebuilding only if a run breaks it), tear
+ * down in `finally` and on signals, then medians, checks and the results folder.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { cpus, hostname, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SenderEvent } from '../sender/report.js';
+import type { StrategyName } from '../sender/strategies/names.js';
+import { RealCommander, type Commander } from './commander.js';
+import { chooseBackend, detectCapabilities, type Capabilities } from './doctor.js';
+import type { EmulatedNetwork } from './hosts.js';
+import { NetnsNetwork } from './netns/backend.js';
+import { NetnsHosts } from './netns/hosts.js';
+import { installTeardownOnSignals } from './netns/signals.js';
+import { computeMedians } from './results/stats.js';
+import { defaultResultsDir, writeResults } from './results/write.js';
+import { fillBytes } from './rng.js';
+import { runOnce, RunError } from './runner.js';
+import { loadScenario } from './scenario/index.js';
+import type { BackendChoice, BackendName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
+
+/** Concurrent shaped traffic this 2-core machine emulates faithfully (LAB-NOTES: errors < 5 %). */
+export const FAITHFUL_SHAPED_BPS = 1e9;
+
+export interface LabOptions {
+  scenarioPath: string;
+  strategies?: StrategyName[];
+  repeat?: number;
+  out?: string;
+  backend?: BackendChoice;
+  keep?: boolean;
+  commander?: Commander;
+  /** Progress lines for a person. */
+  log?: (line: string) => void;
+  /** Live status (a TTY line), or null. */
+  status?: ((line: string) => void) | null;
+  /** Already detected (tests, doctor). */
+  caps?: Capabilities;
+}
+
+export interface LabOutcome {
+  results: ScenarioResults;
+  outDir: string;
+  files: string[];
+  /** Failed checks: `strategy: efficiency X > threshold Y`. */
+  checkFailures: string[];
+  /** Runs in which a receiver failed or a fragment did not verify. */
+  brokenRuns: number;
+}
+
+/** Faithfulness: the most traffic that is shaped at once, against what this machine can do. */
+export function fidelityWarnings(t: Topology): string[] {
+  const downs = t.receivers.map((r) => r.downBps).sort((a, b) => b - a);
+  const widest = downs.slice(0, t.transfer.width).reduce((a, b) => a + b, 0);
+  const concurrent = Math.min(widest, t.transfer.rateKbps * 1000, t.sender.upBps);
+  if (concurrent <= FAITHFUL_SHAPED_BPS) return [];
+  return [
+    `fidelity: up to ${(concurrent / 1e6).toFixed(0)} Mbit/s of shaped traffic at once, above the ~${FAITHFUL_SHAPED_BPS / 1e6} Mbit/s this machine shapes within 5 % (LAB-NOTES); expect rate errors and optimistic makespans`,
+  ];
+}
+
+export function environment(): Environment {
+  let gitCommit: string | null = null;
+  try {
+    gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    gitCommit = null;
+  }
+  return { kernel: release(), qdisc: 'htb', node: process.version, gitCommit, cpus: cpus().length, hostname: hostname() };
+}
+
+/** Writes the scenario's source file from its seed, in blocks (never the whole file in memory). */
+export function writeSeededFile(path: string, sizeBytes: number, seed: number): void {
+  const fd = openSync(path, 'w');
+  const block = Buffer.allocUnsafe(4 << 20);
+  try {
+    for (let at = 0; at < sizeBytes; at += block.length) {
+      const n = Math.min(block.length, sizeBytes - at);
+      fillBytes(block.subarray(0, n), seed, at);
+      writeSync(fd, block, 0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function buildNetwork(backend: BackendName, t: Topology, commander: Commander): Promise<EmulatedNetwork> {
+  if (backend === 'netns') return new NetnsHosts(await NetnsNetwork.up(t, { commander }));
+  throw new RunError(`the ${backend} backend is not available in this version of the lab yet; use --backend netns (as root)`);
+}
+
+export async function runLab(o: LabOptions): Promise<LabOutcome> {
+  const log = o.log ?? (() => {});
+  const status = o.status ?? null;
+  const commander = o.commander ?? new RealCommander();
+  const caps = o.caps ?? (await detectCapabilities(commander));
+  const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok });
+  if (o.strategies) topology.strategies = o.strategies;
+  if (o.repeat) topology.repeat = o.repeat;
+  const chosen = chooseBackend(o.backend ?? topology.backend, caps);
+  log(`scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend} (${chosen.reason})`);
+  const warnings = fidelityWarnings(topology);
+  for (const w of warnings) log(`warning: ${w}`);
+
+  const workDir = mkdtempSync(join(tmpdir(), `fanout-lab-${topology.name}-`));
+  let net: EmulatedNetwork | null = null;
+  const teardown = async (): Promise<void> => {
+    const n = net;
+    net = null;
+    if (n) await n.down();
+    if (!o.keep) rmSync(workDir, { recursive: true, force: true });
+  };
+  const uninstall = installTeardownOnSignals(teardown);
+  const startedAt = new Date();
+  const runs: RunResult[] = [];
+  try {
+    let srcFile: string;
+    if (topology.file.kind === 'size') {
+      srcFile = join(workDir, 'src.bin');
+      writeSeededFile(srcFile, topology.file.sizeBytes, topology.seed);
+    } else {
+      srcFile = topology.file.path;
+    }
+    const total = topology.strategies.length * topology.repeat;
+    let k = 0;
+    for (const strategy of topology.strategies) {
+      for (let repeat = 1; repeat <= topology.repeat; repeat++) {
+        k++;
+        if (net === null) {
+          const t0 = performance.now();
+          net = await buildNetwork(chosen.backend, topology, commander);
+          log(`network ${net.prefix} up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+        }
+        const label = `[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}`;
+        let done = 0;
+        const t0 = performance.now();
+        status?.(`${label}: starting receivers`);
+        const onEvent = (ev: SenderEvent): void => {
+          if (ev.event === 'acked') done++;
+          if (ev.event === 'acked' || ev.event === 'first-byte') {
+            status?.(`${label}: ${done}/${topology.receivers.length} receivers done, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          }
+        };
+        let r: RunResult;
+        try {
+          r = await runOnce(net, { topology, strategy, repeat, srcFile, workDir, keep: o.keep, onEvent });
+        } catch (err) {
+          // A run that breaks the network (or its processes): rebuild before the next one.
+          const broken = net;
+          net = null;
+          await broken.down().catch(() => {});
+          throw err;
+        }
+        runs.push(r);
+        log(
+          `${label}: makespan ${r.makespanS.toFixed(2)} s, bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}` +
+            (r.failedReceivers ? `, ${r.failedReceivers} receivers FAILED` : ''),
+        );
+      }
+    }
+  } finally {
+    uninstall();
+    await teardown();
+  }
+  const results: ScenarioResults = {
+    scenario: topology,
+    backend: chosen.backend,
+    backendReason: chosen.reason,
+    environment: environment(),
+    startedAt: startedAt.toISOString(),
+    warnings,
+    runs,
+    medians: computeMedians(runs),
+  };
+  const outDir = o.out ?? defaultResultsDir(topology.name, startedAt);
+  const written = await writeResults(results, outDir);
+  const checkFailures: string[] = [];
+  for (const [strategy, max] of Object.entries(topology.check?.efficiency ?? {})) {
+    const m = results.medians[strategy as StrategyName];
+    if (m && max !== undefined && m.efficiency > max) {
+      checkFailures.push(`${strategy}: median efficiency ${m.efficiency.toFixed(3)} > allowed ${max}`);
+    }
+  }
+  return { results, outDir, files: written.files, checkFailures, brokenRuns: runs.filter((r) => r.failedReceivers > 0).length };
+}
