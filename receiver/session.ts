@@ -43,6 +43,14 @@ export function fragmentPaths(outDir: string, transferHex: string, index: number
 }
 
 const MAX_PENDING_WRITE_BYTES = 1 << 20;
+/** Bytes gathered before a write call, and how long a smaller batch may wait. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+const WRITE_DELAY_MS = 20;
+/** A read smaller than this pauses the socket for READ_COALESCE_MS (see onData). */
+const SMALL_READ_BYTES = 16 * 1024;
+const READ_COALESCE_MS = 10;
+/** How long a tail of unreported bytes waits for the next report boundary. */
+const PROGRESS_TAIL_MS = 5;
 
 export class Session {
   private readonly decoder = new FrameDecoder();
@@ -86,7 +94,14 @@ export class Session {
   private onData(bytes: Buffer): void {
     if (this.closed) return;
     const throttle = this.env.throttle;
-    if (throttle === null) return this.process(bytes);
+    if (throttle === null) {
+      this.process(bytes);
+      // Read coalescing: on a slow link each packet would wake us for a read of its own (724
+      // reads per MiB at MTU 1500), costing more CPU than the bytes. After a small read, leave
+      // the socket alone briefly; the kernel gathers what arrives meanwhile into one read.
+      if (bytes.length < SMALL_READ_BYTES && !this.holding && !this.closed) this.pauseFor(READ_COALESCE_MS);
+      return;
+    }
     this.inbox.push(bytes);
     const waitMs = throttle.reserve(bytes.length);
     if (this.holding) return;
@@ -102,6 +117,15 @@ export class Session {
       this.drainInbox();
       if (!this.closed && this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) this.socket.resume();
     }, Math.max(1, waitMs));
+  }
+
+  private pauseFor(ms: number): void {
+    this.holding = true;
+    this.socket.pause();
+    setTimeout(() => {
+      this.holding = false;
+      if (!this.closed && this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) this.socket.resume();
+    }, ms);
   }
 
   private drainInbox(): void {
@@ -141,10 +165,23 @@ export class Session {
   private reportProgress(endOfRead: boolean): void {
     if (this.closed || !this.fh || this.ended) return;
     const unreported = this.arrivedBytes - this.lastProgressBytes;
-    if (unreported > 0 && (endOfRead || unreported >= this.env.progressEveryBytes)) {
-      this.lastProgressBytes = this.arrivedBytes;
-      this.socket.write(encodeProgress(this.lastProgressBytes));
+    if (unreported >= this.env.progressEveryBytes) {
+      this.sendProgress();
+    } else if (endOfRead && unreported > 0 && this.progressTimer === null) {
+      // A trickle of small reads would otherwise cost a report each: report the tail shortly,
+      // unless a boundary report goes out first.
+      this.progressTimer = setTimeout(() => {
+        this.progressTimer = null;
+        if (!this.closed && !this.ended && this.arrivedBytes > this.lastProgressBytes) this.sendProgress();
+      }, PROGRESS_TAIL_MS);
     }
+  }
+
+  private progressTimer: NodeJS.Timeout | null = null;
+
+  private sendProgress(): void {
+    this.lastProgressBytes = this.arrivedBytes;
+    this.socket.write(encodeProgress(this.lastProgressBytes));
   }
 
   private onFrame(f: Frame): void {
@@ -215,9 +252,12 @@ export class Session {
     if (this.firstByteT === null) this.firstByteT = this.t();
     // The decoder's pieces are views of socket buffers Node never reuses: keep them, no copy.
     this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
     this.pendingWriteBytes += bytes.length;
     if (this.pendingWriteBytes > MAX_PENDING_WRITE_BYTES) this.socket.pause();
-    if (!this.writing) this.flush();
+    // Write in batches: at once when a batch is full or the fragment is complete, else after a
+    // short delay, so a slow trickle of small reads does not cost one write call each.
+    this.maybeFlush();
     this.reportProgress(false);
   }
 
@@ -225,10 +265,25 @@ export class Session {
   private queue: Buffer[] = [];
   private writing = false;
 
+  private queuedBytes = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  private maybeFlush(): void {
+    if (this.writing || this.queue.length === 0 || this.closed) return;
+    if (this.queuedBytes >= WRITE_BATCH_BYTES || this.arrivedBytes === this.hello!.lengthBytes) return this.flush();
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      if (!this.writing && this.queue.length > 0 && !this.closed) this.flush();
+    }, WRITE_DELAY_MS);
+  }
+
   private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     const fh = this.fh!;
     const batch = this.queue;
     this.queue = [];
+    this.queuedBytes = 0;
     const n = batch.reduce((a, b) => a + b.length, 0);
     const at = this.receivedBytes;
     this.writing = true;
@@ -240,14 +295,17 @@ export class Session {
       this.writing = false;
       if (this.closed) return;
       if (this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && !this.holding) this.socket.resume();
-      if (this.queue.length > 0) this.flush();
+      this.maybeFlush();
     })();
     this.writeChain.catch((err) => this.storageError(err));
   }
 
   /** Resolves when every queued byte is written. */
   private async writesDone(): Promise<void> {
-    while (this.writing || this.queue.length > 0) await this.writeChain;
+    while (this.writing || this.queue.length > 0) {
+      if (!this.writing) this.flush();
+      await this.writeChain;
+    }
   }
 
   private async finish(sha256: Buffer): Promise<void> {
@@ -296,6 +354,8 @@ export class Session {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.progressTimer) clearTimeout(this.progressTimer);
     if (this.hello && !this.ended) {
       this.env.log({ event: 'closed-early', t: this.t(), peer: this.peer, transfer: this.transferHex, index: this.hello.index, receivedBytes: this.receivedBytes });
     }

@@ -132,7 +132,7 @@ describe('command builders (2 receivers)', () => {
   it('configures each host (lo, no IPv6 link-local, no GSO, address /15, eth0 up) and lists its links in the same process', () => {
     expect(hostSetup(plan.receivers[1]!)).toEqual({
       argv: ['ip', '-j', '-n', 'fl0a1b-r1', '-batch', '-'],
-      input: 'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 1\naddr add 198.18.0.3/15 dev eth0\nlink set eth0 up\nlink show\n',
+      input: 'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 8\naddr add 198.18.0.3/15 dev eth0\nlink set eth0 up\nlink show\n',
     });
     expect(hostSetup(plan.sender).input).toContain('addr add 198.18.0.1/15 dev eth0\n');
     expect(listLinks('fl0a1b-br')).toEqual({ argv: ['ip', '-n', 'fl0a1b-br', '-j', 'link', 'show'] });
