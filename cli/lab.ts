@@ -121,6 +121,6 @@ export async function cleanCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const report = await runClean(new RealCommander(), { dryRun: values['dry-run'], force: values.force });
-  process.stdout.write(formatCleanReport(report));
+  process.stdout.write(`${formatCleanReport(report)}\n`);
   return report.errors.length > 0 || report.remaining.length > 0 ? EXIT.failed : EXIT.ok;
 }
