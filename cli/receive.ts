@@ -14,7 +14,7 @@ the bytes already stored.
                            this one process, each port standing for one node
   --out DIR                where fragments are stored (created if missing)
   --read-rate-kbps N       read no faster than N Kbps per port (emulates a slow node without root)
-  --progress-bytes N       report progress to the sender every N stored bytes (default 16384)
+  --progress-bytes N       report progress to the sender every N arrived bytes (default 65536)
   --idle-timeout-ms N      drop a connection silent this long (default 120000)
   --json                   one JSON object per line: listening, hello, stored, error events
   -h, --help               this text

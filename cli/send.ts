@@ -99,8 +99,16 @@ export async function sendCommand(argv: string[]): Promise<number> {
   }
 
   const json = values.json!;
+  // Pipes are written synchronously on Linux: gather a loop turn's events into one write.
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    process.stdout.write(pending.join(''));
+    pending = [];
+  };
   const emit = (obj: SenderEvent | SenderSummary): void => {
-    process.stdout.write(`${JSON.stringify(obj)}\n`);
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(`${JSON.stringify(obj)}\n`);
   };
   let sender: FragmentSender;
   try {
@@ -150,7 +158,10 @@ export async function sendCommand(argv: string[]): Promise<number> {
     process.stderr.write('fanout send: interrupted; fragments not acknowledged are incomplete\n');
     return 130;
   }
-  if (json) emit(summary);
+  if (json) {
+    emit(summary);
+    flush();
+  }
   else process.stdout.write(humanSummary(summary));
   if (!summary.ok) throw new CliError(`${summary.failed.length} of ${summary.nodes.length} nodes failed`, EXIT.failed);
   return EXIT.ok;

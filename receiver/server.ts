@@ -3,6 +3,7 @@
  * nodes), and runs a Session per incoming connection. Each port is one emulated node: it has its
  * own `--read-rate-kbps` throttle. Any number of senders may connect at once.
  */
+import { DEFAULT_PROGRESS_BYTES } from '../wire/frames.js';
 import { mkdir, access, constants } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Session, type ReceiverEvent } from './session.js';
@@ -64,7 +65,7 @@ export class ReceiverServer {
       const throttle = o.readRateKbps ? new ReadThrottle(o.readRateKbps) : null;
       const env = {
         outDir: o.outDir,
-        progressEveryBytes: o.progressEveryBytes ?? 16 * 1024,
+        progressEveryBytes: o.progressEveryBytes ?? DEFAULT_PROGRESS_BYTES,
         maxFragmentBytes: o.maxFragmentBytes ?? 64 * 2 ** 30,
         idleTimeoutMs: o.idleTimeoutMs ?? 120_000,
         throttle,

@@ -1,9 +1,11 @@
 /**
  * One sender's connection to a receiver: HELLO, DATA into a temporary file, END, verify, ACK.
  *
- * Nothing incomplete is ever presented under the final name: bytes go to `.<transfer>.<index>.part`;
- * at END the file is fsynced, read back and hashed, and only when the digest equals the sender's
- * is it renamed to `<transfer>.<index>.frag` (and the directory fsynced) and acknowledged. A
+ * Nothing incomplete is ever presented under the final name: bytes go to `.<transfer>.<index>.part`
+ * and are hashed in file order as they are written (a resumed prefix is read back and hashed
+ * first); at END, after every write has completed and the file is fsynced, the digest is compared
+ * with the sender's, and only when they match is the file renamed to `<transfer>.<index>.frag`
+ * (and the directory fsynced) and acknowledged. A
  * connection that ends early leaves the `.part` file for a resume: the next HELLO for the same
  * transfer and index is told (ACCEPT) how many bytes are already there.
  *
@@ -65,6 +67,8 @@ export class Session {
   private ended = false;
   private closed = false;
   private firstByteT: number | null = null;
+  /** SHA-256 of the fragment's bytes in order: a resumed prefix (read back at HELLO), then each piece as it is queued for the disk. */
+  private hash = createHash('sha256');
   private readonly peer: string;
   /** Resolves when the session has released its file (for a superseding session). */
   readonly released: Promise<void>;
@@ -237,6 +241,9 @@ export class Session {
       this.receivedBytes = offset;
     }
     if (this.closed) return void (await this.closeFile());
+    // A resumed (or already stored) prefix is hashed from disk, so the digest covers what is stored.
+    if (offset > 0) this.hash = await hashPrefix(done && done.size === h.lengthBytes ? final : part, offset);
+    if (this.closed) return void (await this.closeFile());
     this.lastProgressBytes = offset;
     this.env.log({ event: 'hello', t: this.t(), peer: this.peer, transfer: this.transferHex, index: h.index, count: h.count, lengthBytes: h.lengthBytes, offsetBytes: offset });
     this.socket.write(encodeAccept(offset));
@@ -251,6 +258,7 @@ export class Session {
     }
     if (this.firstByteT === null) this.firstByteT = this.t();
     // The decoder's pieces are views of socket buffers Node never reuses: keep them, no copy.
+    this.hash.update(bytes);
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
     this.pendingWriteBytes += bytes.length;
@@ -319,8 +327,7 @@ export class Session {
     const storedAlready = this.receivedBytes === h.lengthBytes && (await stat(part).catch(() => null)) === null;
     await this.fh!.sync();
     await this.closeFile();
-    const path = storedAlready ? final : part;
-    const digest = await hashFile(path);
+    const digest = this.hash.digest();
     if (this.closed) return;
     if (!digest.equals(sha256)) {
       if (!storedAlready) await unlink(part).catch(() => {});
@@ -374,10 +381,10 @@ export class Session {
   }
 }
 
-async function hashFile(path: string): Promise<Buffer> {
+async function hashPrefix(path: string, bytes: number): Promise<ReturnType<typeof createHash>> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest();
+  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -13,6 +13,7 @@ import { connect, type Socket } from 'node:net';
 import { ErrorCode, RemoteProtocolError, errorCodeName } from '../wire/errors.js';
 import { FrameDecoder } from '../wire/decoder.js';
 import { encodeDataHeader, encodeEnd, encodeError, encodeHello, HEADER_BYTES, type Frame } from '../wire/frames.js';
+import { Block, type BlockPool } from './block-pool.js';
 import type { NodeAddress } from './nodes.js';
 
 export interface ConnectionHooks {
@@ -42,10 +43,12 @@ export interface ConnectionParams {
   chunkBytes: number;
   windowBytes: number;
   connectTimeoutMs: number;
+  /** Read-ahead blocks of READ_AHEAD_CHUNKS * chunkBytes, shared by the sender's connections. */
+  pool: BlockPool;
 }
 
 /** Chunks read from disk per read call. */
-const READ_AHEAD_CHUNKS = 4;
+export const READ_AHEAD_CHUNKS = 4;
 
 type State = 'connecting' | 'hello' | 'resuming' | 'streaming' | 'ending' | 'closed';
 
@@ -56,6 +59,7 @@ export class FragmentConnection {
   private hash: Hash = createHash('sha256');
   private needsDrain = false;
   private ahead: Buffer | null = null;
+  private aheadBlock: Block | null = null;
   private reading = false;
   private connectTimer: NodeJS.Timeout | null;
   sentBytes = 0;
@@ -117,13 +121,18 @@ export class FragmentConnection {
   /** Writes one DATA frame of exactly `n` payload bytes (n <= nextWriteBytes). Returns wire bytes. */
   write(n: number): number {
     const ahead = this.ahead!;
+    const block = this.aheadBlock!;
     const payload = ahead.subarray(0, n);
     this.ahead = n < ahead.length ? ahead.subarray(n) : null;
     this.hash.update(payload);
     this.socket.cork();
     this.socket.write(encodeDataHeader(n));
-    const ok = this.socket.write(payload);
+    const ok = this.socket.write(payload, block.hold());
     this.socket.uncork();
+    if (this.ahead === null) {
+      block.finish();
+      this.aheadBlock = null;
+    }
     if (!ok) this.needsDrain = true;
     this.sentBytes += n;
     if (this.sentBytes === this.p.sizeBytes) {
@@ -138,6 +147,7 @@ export class FragmentConnection {
   /** Ends the attempt on purpose (parked, or the run aborted): no failure is reported. */
   close(): void {
     if (this.state === 'closed') return;
+    this.releaseAhead();
     this.state = 'closed';
     this.clearTimer();
     this.socket.destroy();
@@ -259,13 +269,15 @@ export class FragmentConnection {
     const at = this.sentBytes;
     // Read several chunks at once: fewer calls into the thread pool; writes slice from the block.
     const n = Math.min(READ_AHEAD_CHUNKS * this.p.chunkBytes, this.remainingBytes);
-    const buf = Buffer.allocUnsafe(n);
-    read(this.p.fd, buf, 0, n, this.p.fileOffsetBytes + at, (err, got) => {
+    const block = new Block(this.p.pool.take(), this.p.pool);
+    read(this.p.fd, block.buf, 0, n, this.p.fileOffsetBytes + at, (err, got) => {
       this.reading = false;
+      if (this.state === 'closed' || err || got !== n || at !== this.sentBytes) block.finish();
       if (this.state === 'closed') return;
       if (err || got !== n) return this.fail(`cannot read the file: ${err?.message ?? `short read at ${at}`}`, false);
       if (at !== this.sentBytes) return this.readAhead(); // raced with a resume
-      this.ahead = buf;
+      this.ahead = block.buf.subarray(0, n);
+      this.aheadBlock = block;
       this.hooks.roomChanged();
     });
   }
@@ -275,8 +287,16 @@ export class FragmentConnection {
     this.fail(`receiver broke the protocol: ${message}`, true);
   }
 
+  /** The unsent rest of a block is dropped (a resume rereads it); in-flight writes still hold theirs. */
+  private releaseAhead(): void {
+    this.aheadBlock?.finish();
+    this.aheadBlock = null;
+    this.ahead = null;
+  }
+
   private fail(message: string, retryable: boolean): void {
     if (this.state === 'closed') return;
+    this.releaseAhead();
     this.state = 'closed';
     this.clearTimer();
     this.socket.destroy();

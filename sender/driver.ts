@@ -9,13 +9,15 @@
  * chunks while the limiter has tokens and the strategy picks a connection, and (4) arms one timer
  * for the earliest of: tokens available, the strategy's wake-up, a retry's backoff ending.
  */
+import { DEFAULT_PROGRESS_BYTES } from '../wire/frames.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { planFragments, type FragmentPlan } from '../core/fragments.js';
 import { TokenBucket, burstFor } from '../core/token-bucket.js';
 import { HEADER_BYTES } from '../wire/frames.js';
-import { FragmentConnection } from './connection.js';
+import { BlockPool } from './block-pool.js';
+import { FragmentConnection, READ_AHEAD_CHUNKS } from './connection.js';
 import type { NodeAddress } from './nodes.js';
 import { WindowMeter } from './rate-limiter.js';
 import type { NodeReport, SenderEvent, SenderSummary } from './report.js';
@@ -45,7 +47,7 @@ export interface FragmentSenderOptions {
   stallTimeoutMs?: number;
   /** 16 bytes; default random. Receivers name stored fragments after it. */
   transferId?: Buffer;
-  /** The receivers' PROGRESS granularity, passed to the strategy (default 16 KiB, the receiver's default). */
+  /** The receivers' PROGRESS granularity, passed to the strategy (default 64 KiB, the receiver's default). */
   progressEveryBytes?: number;
   onEvent?: (ev: SenderEvent) => void;
 }
@@ -83,6 +85,7 @@ export class FragmentSender {
   private limiter!: TokenBucket;
   private readonly meter = new WindowMeter();
   private fd = -1;
+  private pool!: BlockPool;
   private t0 = 0;
   private openCount = 0;
   private finished = 0;
@@ -122,7 +125,7 @@ export class FragmentSender {
       backoffMaxMs: o.backoffMaxMs ?? 4000,
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
       stallTimeoutMs: o.stallTimeoutMs ?? 10_000,
-      progressEveryBytes: o.progressEveryBytes ?? 16 * 1024,
+      progressEveryBytes: o.progressEveryBytes ?? DEFAULT_PROGRESS_BYTES,
     };
     this.onEvent = o.onEvent ?? (() => {});
   }
@@ -165,6 +168,7 @@ export class FragmentSender {
       closeSync(this.fd);
       throw new SenderInputError((err as Error).message);
     }
+    this.pool = new BlockPool(READ_AHEAD_CHUNKS * this.chunkBytes);
     const cpu0 = process.cpuUsage();
     this.t0 = performance.now();
     const rateBytesPerS = Number.isFinite(this.opts.rateKbps) ? (this.opts.rateKbps * 1000) / 8 : Infinity;
@@ -280,6 +284,7 @@ export class FragmentSender {
         chunkBytes: this.chunkBytes,
         windowBytes: this.windowBytes,
         connectTimeoutMs: this.opts.connectTimeoutMs,
+        pool: this.pool,
       },
       {
         accepted: (offsetBytes) => {

@@ -37,7 +37,7 @@ interface Estimate {
 }
 
 export interface ProbePrioritiseOptions {
-  /** Bytes of each fragment used as its probe; default max(4 progress reports, size/16). */
+  /** Bytes of each fragment used as its probe; default max(2 progress reports, size/16). */
   probeBytes?: number;
 }
 
@@ -49,7 +49,7 @@ export class ProbePrioritise extends BookStrategy {
   constructor(ctx: StrategyContext, opts: ProbePrioritiseOptions = {}) {
     super(ctx);
     this.probeBytes = ctx.fragments.map((f) =>
-      Math.min(f.sizeBytes, opts.probeBytes ?? Math.max(4 * ctx.progressEveryBytes, Math.ceil(f.sizeBytes / 16))),
+      Math.min(f.sizeBytes, opts.probeBytes ?? Math.max(2 * ctx.progressEveryBytes, Math.ceil(f.sizeBytes / 16))),
     );
     this.est = ctx.fragments.map(() => ({
       rateBytesPerMs: null,
