@@ -67,8 +67,14 @@ export class TokenBucket {
   msUntil(nowMs: number, bytes: number): number {
     if (this.unlimited) return 0;
     this.refill(nowMs);
-    const lack = Math.min(bytes, this.burstBytes) - this.tokens;
-    return lack <= 0 ? 0 : (lack * 1000) / this.rateBytesPerS;
+    const need = Math.min(bytes, this.burstBytes);
+    const lack = need - this.tokens;
+    if (lack <= 0) return 0;
+    // Float rounding can leave tokens a hair short at exactly now + ms: nudge up until they suffice,
+    // so a caller that waits msUntil and then calls tryTake is never refused.
+    let ms = (lack * 1000) / this.rateBytesPerS;
+    while (this.tokens + (ms * this.rateBytesPerS) / 1000 < need) ms = ms + Math.max(ms * Number.EPSILON * 4, Number.MIN_VALUE);
+    return ms;
   }
 }
 

@@ -44,10 +44,22 @@ export function parseNode(text: string, where: string): NodeAddress {
   return { host, port, label };
 }
 
+/** One spelling per address: IPv6 compressed and lowercased ([0:0::1] and [::1] are one node). */
+function canonicalHost(host: string): string {
+  if (isIP(host) === 6) {
+    try {
+      return new URL(`http://[${host}]/`).hostname;
+    } catch {
+      // Zone ids (fe80::1%eth0) are not URL hosts: compare them as written.
+    }
+  }
+  return host.toLowerCase();
+}
+
 function checkDuplicates(nodes: { node: NodeAddress; where: string }[]): NodeAddress[] {
   const seen = new Map<string, string>();
   for (const { node, where } of nodes) {
-    const key = `${node.host.toLowerCase()}|${node.port}`;
+    const key = `${canonicalHost(node.host)}|${node.port}`;
     const first = seen.get(key);
     if (first !== undefined) throw new NodeListError(`${where}: duplicate node ${node.label} (first at ${first})`);
     seen.set(key, where);

@@ -103,7 +103,7 @@ describe('parseNodeListText', () => {
     expect(parseNodeListText('h:1\nh:2\ng:1\n', 'n.txt')).toHaveLength(3);
   });
 
-  it.fails('KNOWN GAP: one IPv6 address written two ways ([::1] and [0:0::1]) is not caught as a duplicate', () => {
+  it('one IPv6 address written two ways ([::1] and [0:0::1]) is a duplicate', () => {
     expect(() => parseNodeListText('[::1]:9000\n[0:0::1]:9000\n', 'n.txt')).toThrow('n.txt:2: duplicate node');
   });
 });
