@@ -11,8 +11,11 @@
  *    (remaining bytes / estimated rate): the longest pole starts first. When the aggregate rate is
  *    the bottleneck, each chunk goes to the open connection with the longest estimated remaining
  *    time that has room, so slow nodes are never starved by fast ones.
- * 3. Revise. Every PROGRESS report updates the node's rate estimate (an exponentially weighted mean
- *    of delivery-rate samples), so a link that slows down mid-transfer moves up the queue.
+ * 3. Revise. Every PROGRESS report updates the node's rate estimate. A sample taken while the
+ *    connection's window was full measures the network, and enters an exponentially weighted mean
+ *    (so a link that slows down mid-transfer moves up the queue); a sample taken while it had
+ *    room measures only the share this sender gave it (under a binding aggregate limit, that is
+ *    what it is), so it may raise the estimate but never lower it.
  *
  * Each fragment is parked at most once (right after its probe), so a noisy estimate cannot make
  * connections thrash.
@@ -145,7 +148,17 @@ export class ProbePrioritise extends BookStrategy {
       e.haveBaseline = true;
     } else if (nowMs > e.lastAtMs && deliveredBytes > e.lastDeliveredBytes) {
       const sample = (deliveredBytes - e.lastDeliveredBytes) / (nowMs - e.lastAtMs);
-      e.rateBytesPerMs = e.rateBytesPerMs === null ? sample : (1 - EWMA_ALPHA) * e.rateBytesPerMs + EWMA_ALPHA * sample;
+      const f = this.frag(index);
+      if (e.rateBytesPerMs === null) {
+        e.rateBytesPerMs = sample;
+      } else if (!f.hasRoom) {
+        // The window was full: the network set the pace, so the sample measures the node.
+        e.rateBytesPerMs = (1 - EWMA_ALPHA) * e.rateBytesPerMs + EWMA_ALPHA * sample;
+      } else {
+        // The connection had room: we set the pace (the aggregate limit, other connections), so
+        // the node can do at least this much; a starved fast node must not look slow.
+        e.rateBytesPerMs = Math.max(e.rateBytesPerMs, sample);
+      }
     }
     e.lastDeliveredBytes = deliveredBytes;
     e.lastAtMs = nowMs;

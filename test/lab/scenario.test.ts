@@ -63,9 +63,9 @@ describe('shipped scenarios', () => {
     const t = loadScenario(path.join(SCENARIOS, 'one-slow.yaml'), NO_NETEM);
     expect(t.name).toBe('one-slow');
     expect(t.file).toEqual({ kind: 'size', sizeBytes: 64 * 1024 * 1024 });
-    expect(t.receivers.slice(0, 63).every((r) => r.downBps === 15_000_000 && r.upBps === 15_000_000)).toBe(true);
+    expect(t.receivers.slice(0, 63).every((r) => r.downBps === 10_000_000 && r.upBps === 10_000_000)).toBe(true);
     expect(t.receivers[63]).toEqual({ index: 63, downBps: 2_000_000, upBps: 2_000_000 });
-    expect(t.transfer).toEqual({ protocol: 'fragments', rateKbps: 400_000, width: 64 });
+    expect(t.transfer).toEqual({ protocol: 'fragments', rateKbps: 200_000, width: 64 });
     expect(t.repeat).toBe(3);
     expect(t.sender).toEqual({ upBps: 10_000_000_000 });
     expect(t.check).toEqual({ efficiency: { backpressure: 1.15, 'probe-prioritise': 1.1 } });
