@@ -181,10 +181,10 @@ describe('formatSummaryTable', () => {
     expect(formatSummaryTable(tinyResults())).toBe(
       [
         'tiny on sim (chosen: --backend sim): 4 receivers, 2 repeats, medians over repeats',
-        'strategy     makespan (s)  bound (s)  efficiency  p95 done (s)  failed  overshoot',
-        '---------------------------------------------------------------------------------',
-        'round-robin          4.50       3.20       1.41x          4.50     0/8       0.4%',
-        'sequential           9.00       3.20       2.81x           inf     1/8       1.0%',
+        'strategy     makespan (s)  bound (s)  efficiency  p95 done (s)  failed  peak 1s/limit',
+        '-------------------------------------------------------------------------------------',
+        'round-robin          4.50       3.20       1.41x          4.50     0/8         100.4%',
+        'sequential           9.00       3.20       2.81x           inf     1/8         101.0%',
         'warning: fidelity: example warning',
         '',
       ].join('\n'),
