@@ -1,11 +1,16 @@
 /** `fanout lab`, `fanout doctor`, `fanout clean`. */
 import { parseArgs } from 'node:util';
 import { runClean, formatCleanReport } from '../lab/clean.js';
-import { RealCommander } from '../lab/commander.js';
+import { DryRunCommander, RealCommander, shellQuote } from '../lab/commander.js';
+import { NetnsNetwork } from '../lab/netns/backend.js';
+import { execInNamespace } from '../lab/netns/commands.js';
+import { FANOUT_JS } from '../lab/hosts.js';
+import { makeRunPrefix, planNetwork } from '../lab/netns/plan.js';
 import { BackendUnavailableError, detectCapabilities, formatDoctor } from '../lab/doctor.js';
 import { formatSummaryTable } from '../lab/results/table.js';
 import { runLab } from '../lab/run.js';
-import { ScenarioError } from '../lab/scenario/index.js';
+import { RunError } from '../lab/runner.js';
+import { ScenarioError, loadScenario } from '../lab/scenario/index.js';
 import type { BackendChoice } from '../lab/types.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../sender/strategies/names.js';
 import { CliError, EXIT, fail } from './exit.js';
@@ -22,6 +27,8 @@ Options:
   --out DIR            results folder (default results/<scenario>/<UTC timestamp>)
   --backend B          auto | netns | docker | sim (default: the scenario's; auto = netns when root)
   --keep               keep the work folder (source file, received fragments) for inspection
+  --dry-run            check the scenario and print every ip/tc command and process the run would
+                       start, without touching the kernel (assumes no netem, as on this kernel)
   -h, --help           this text
 
 Exit status: 0 done; 1 a run failed (a receiver failed or a fragment did not verify);
@@ -39,6 +46,7 @@ export async function labCommand(argv: string[]): Promise<number> {
       out: { type: 'string' },
       backend: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -63,6 +71,15 @@ export async function labCommand(argv: string[]): Promise<number> {
   if (backend !== undefined && !['auto', 'netns', 'docker', 'sim'].includes(backend)) {
     fail(`--backend: expected auto, netns, docker or sim, got "${backend}"`);
   }
+  if (values['dry-run']) {
+    try {
+      process.stdout.write(await dryRunText(positionals[0]!, strategies));
+    } catch (err) {
+      if (err instanceof ScenarioError) fail(err.message, EXIT.usage);
+      throw err;
+    }
+    return EXIT.ok;
+  }
   const tty = process.stderr.isTTY;
   let statusShown = false;
   const status = tty
@@ -82,6 +99,7 @@ export async function labCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ScenarioError) fail(err.message, EXIT.usage);
     if (err instanceof BackendUnavailableError) fail(err.message, EXIT.usage);
+    if (err instanceof RunError) fail(`the lab run failed: ${err.message}`, EXIT.failed);
     throw err;
   }
   process.stdout.write(`\n${formatSummaryTable(outcome.results)}\n`);
@@ -123,4 +141,25 @@ export async function cleanCommand(argv: string[]): Promise<number> {
   const report = await runClean(new RealCommander(), { dryRun: values['dry-run'], force: values.force });
   process.stdout.write(`${formatCleanReport(report)}\n`);
   return report.errors.length > 0 || report.remaining.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** What `--dry-run` prints: the commands, in order, as a shell would run them. */
+async function dryRunText(scenarioPath: string, strategies: StrategyName[] | undefined): Promise<string> {
+  const t = loadScenario(scenarioPath, { netem: false });
+  const lines: string[] = [];
+  const sink = { write: (text: string): boolean => (lines.push(text.replace(/\n$/, '')), true) };
+  const prefix = makeRunPrefix();
+  const plan = planNetwork(t, prefix);
+  lines.push(`# scenario ${t.name}: ${t.receivers.length} receivers, run prefix ${prefix} (dry run: nothing is changed)`);
+  lines.push('# bring-up and shaping (ip -batch / tc -batch input shown as here-documents), then teardown:');
+  await NetnsNetwork.dryRun(t, { commander: new DryRunCommander(sink), prefix });
+  lines.push('# per run: one receiver per host, then the sender (the lab verifies every fragment after it):');
+  for (const r of plan.receivers) {
+    lines.push(shellQuote(execInNamespace(r.ns, ['node', FANOUT_JS, 'receive', '--json', '--listen', `${r.address}:9000`, '--out', `<work>/<strategy>-<repeat>/rx${r.index}`])));
+  }
+  for (const strategy of strategies ?? t.strategies) {
+    lines.push(shellQuote(execInNamespace(plan.sender.ns, ['node', FANOUT_JS, 'send', '--json', '--file', '<work>/src.bin', '--nodes', '<work>/nodes.txt', '--rate-kbps', String(t.transfer.rateKbps), '--strategy', strategy, '--width', String(t.transfer.width)])));
+  }
+  for (const ev of t.events) lines.push(`# at ${ev.atMs} ms: tc class change for receivers ${ev.receivers.join(',')}${ev.downBps ? ` down ${ev.downBps} bit/s` : ''}${ev.upBps ? ` up ${ev.upBps} bit/s` : ''}`);
+  return `${lines.join('\n')}\n`;
 }

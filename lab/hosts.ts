@@ -4,6 +4,7 @@
  * stop, a way to run the sender on the sender host, link changes, and teardown.
  */
 import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { BackendName, LinkEvent } from './types.js';
 
 export interface ReceiverEndpoint {
@@ -31,3 +32,11 @@ export interface EmulatedNetwork {
 }
 
 export const RECEIVER_PORT = 9000;
+
+/** The built CLI every host runs (receivers, the sender): compiled JavaScript, no TypeScript loader. */
+export const FANOUT_JS = fileURLToPath(new URL('../cli/fanout.js', import.meta.url));
+
+/** A run could not be carried out (a receiver would not start, the sender died, an event failed). */
+export class RunError extends Error {
+  override readonly name = 'RunError';
+}

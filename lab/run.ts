@@ -153,11 +153,20 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         try {
           r = await runOnce(net, { topology, strategy, repeat, srcFile, workDir, keep: o.keep, onEvent });
         } catch (err) {
-          // A run that breaks the network (or its processes): rebuild before the next one.
+          // A run that breaks (a receiver that will not start, a sender that dies): tear the network
+          // down, build a fresh one and try this run once more; a second failure ends the lab.
+          log(`${label}: run broke (${(err as Error).message.split('\n')[0]}); rebuilding the network and retrying once`);
           const broken = net;
           net = null;
-          await broken.down().catch(() => {});
-          throw err;
+          await broken.down();
+          net = await buildNetwork(chosen.backend, topology, commander);
+          log(`network ${net.prefix} up`);
+          done = 0;
+          try {
+            r = await runOnce(net, { topology, strategy, repeat, srcFile, workDir, keep: o.keep, onEvent });
+          } catch (again) {
+            throw new RunError(`${label} failed twice, on two networks: ${(again as Error).message}`);
+          }
         }
         runs.push(r);
         log(

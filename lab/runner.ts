@@ -11,15 +11,12 @@ import { planFragments } from '../core/fragments.js';
 import type { SenderEvent, SenderSummary } from '../sender/report.js';
 import type { StrategyName } from '../sender/strategies/names.js';
 import { labLowerBound } from './bound.js';
-import type { EmulatedNetwork } from './hosts.js';
-import { FANOUT_JS } from './netns/hosts.js';
+import { FANOUT_JS, RunError, type EmulatedNetwork } from './hosts.js';
 import type { ReceiverResult, RunResult, Topology } from './types.js';
 
 export const LAB_CHUNK_BYTES = 64 * 1024;
 
-export class RunError extends Error {
-  override readonly name = 'RunError';
-}
+export { RunError } from './hosts.js';
 
 export interface RunContext {
   topology: Topology;

@@ -234,7 +234,10 @@ export class FragmentSender {
       cpuSysS: cpu.system / 1e6,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
       failed,
-      nodes: this.slots.map((s) => s.report),
+      nodes: this.slots.map((s) => {
+        const est = this.strategy.estimatedRateBytesPerS?.(s.plan.index) ?? null;
+        return est === null ? s.report : { ...s.report, estimatedKbps: Math.round((est * 8) / 1000) };
+      }),
     };
   }
 

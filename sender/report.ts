@@ -25,6 +25,8 @@ export interface NodeReport {
   /** ACK received. */
   doneS: number | null;
   attempts: number;
+  /** The strategy's final estimate of the node's delivery rate, Kbps (probe-prioritise only). */
+  estimatedKbps?: number;
   /** Set when the node failed for good. */
   error: string | null;
 }

@@ -5,13 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { RECEIVER_PORT, type EmulatedNetwork, type RunningReceivers } from '../hosts.js';
+import { FANOUT_JS, RECEIVER_PORT, RunError, type EmulatedNetwork, type RunningReceivers } from '../hosts.js';
 import type { LinkEvent } from '../types.js';
 import { mapLimit, type NetnsNetwork } from './backend.js';
 import { execInNamespace } from './commands.js';
 
-export const FANOUT_JS = fileURLToPath(new URL('../../cli/fanout.js', import.meta.url));
 
 /** Receivers started at once: node's start-up is CPU-bound, two cores gain nothing from more. */
 const START_CONCURRENCY = 16;
@@ -79,7 +77,7 @@ function waitReady(p: ChildProcess, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let stderr = '';
     p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => reject(new Error(`${what} did not report listening within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new RunError(`${what} did not report listening within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     const lines = createInterface({ input: p.stdout! });
     lines.on('line', (line) => {
       if (line.includes('"event":"listening"')) {
@@ -89,7 +87,7 @@ function waitReady(p: ChildProcess, what: string): Promise<void> {
     });
     p.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code} before listening: ${stderr.trim()}`));
+      reject(new RunError(`${what} exited with ${code} before listening: ${stderr.trim().slice(0, 2000)}`));
     });
   });
 }

@@ -70,4 +70,6 @@ export interface Strategy {
   pickWrite(nowMs: number): WriteDecision | null;
   takeParkRequests(nowMs: number): number[];
   nextWakeupMs(nowMs: number): number | null;
+  /** What the strategy believes about a node's rate, bytes/s, if it keeps an estimate (reports). */
+  estimatedRateBytesPerS?(index: number): number | null;
 }
