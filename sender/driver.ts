@@ -421,6 +421,9 @@ export class FragmentSender {
     let wakeAtMs = nextRetryMs;
     let writes = 0;
     while (writes < MAX_WRITES_PER_PUMP) {
+      // A fresh clock for every write: a pump can take tens of ms on a loaded machine, and a stale
+      // time would meter (and grant) bytes earlier than the tokens that pay for them exist.
+      const now = this.now();
       const d = this.strategy.pickWrite(now);
       if (d === null) break;
       const s = this.slots[d.index]!;
@@ -452,8 +455,9 @@ export class FragmentSender {
       // Let sockets and timers run, then carry on.
       setImmediate(() => this.pump());
     }
-    const wake = this.strategy.nextWakeupMs(now);
-    if (wake !== null) wakeAtMs = Math.min(wakeAtMs, Math.max(wake, now + 1));
+    const later = this.now();
+    const wake = this.strategy.nextWakeupMs(later);
+    if (wake !== null) wakeAtMs = Math.min(wakeAtMs, Math.max(wake, later + 1));
     this.arm(wakeAtMs);
   }
 
