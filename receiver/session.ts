@@ -48,9 +48,6 @@ const MAX_PENDING_WRITE_BYTES = 1 << 20;
 /** Bytes gathered before a write call, and how long a smaller batch may wait. */
 const WRITE_BATCH_BYTES = 256 * 1024;
 const WRITE_DELAY_MS = 20;
-/** A read smaller than this pauses the socket for READ_COALESCE_MS (see onData). */
-const SMALL_READ_BYTES = 16 * 1024;
-const READ_COALESCE_MS = 10;
 /** How long a tail of unreported bytes waits for the next report boundary. */
 const PROGRESS_TAIL_MS = 5;
 
@@ -98,14 +95,7 @@ export class Session {
   private onData(bytes: Buffer): void {
     if (this.closed) return;
     const throttle = this.env.throttle;
-    if (throttle === null) {
-      this.process(bytes);
-      // Read coalescing: on a slow link each packet would wake us for a read of its own (724
-      // reads per MiB at MTU 1500), costing more CPU than the bytes. After a small read, leave
-      // the socket alone briefly; the kernel gathers what arrives meanwhile into one read.
-      if (bytes.length < SMALL_READ_BYTES && !this.holding && !this.closed) this.pauseFor(READ_COALESCE_MS);
-      return;
-    }
+    if (throttle === null) return this.process(bytes);
     this.inbox.push(bytes);
     const waitMs = throttle.reserve(bytes.length);
     if (this.holding) return;
@@ -121,15 +111,6 @@ export class Session {
       this.drainInbox();
       if (!this.closed && this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) this.socket.resume();
     }, Math.max(1, waitMs));
-  }
-
-  private pauseFor(ms: number): void {
-    this.holding = true;
-    this.socket.pause();
-    setTimeout(() => {
-      this.holding = false;
-      if (!this.closed && this.pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) this.socket.resume();
-    }, ms);
   }
 
   private drainInbox(): void {
