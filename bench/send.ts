@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FANOUT_JS as FANOUT } from '../lab/hosts.js';
+import { median } from '../lab/results/stats.js';
 
-const FANOUT = fileURLToPath(new URL('../cli/fanout.js', import.meta.url));
+
 const NAIVE = fileURLToPath(new URL('./naive.js', import.meta.url));
 
 const { values } = parseArgs({
@@ -65,11 +67,6 @@ function startProc(args: string[], readyPattern: RegExp): Promise<() => void> {
   });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fanout-bench-'));

@@ -13,10 +13,10 @@
  * never throw out of this module.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { hashFileRange } from '../core/hash-range.js';
 import { FrameDecoder } from '../wire/decoder.js';
 import { ErrorCode, RemoteProtocolError, errorCodeName } from '../wire/errors.js';
 import { encodeAccept, encodeAck, encodeError, encodeProgress, type Frame, type HelloFrame } from '../wire/frames.js';
@@ -64,6 +64,8 @@ export class Session {
   private ended = false;
   private closed = false;
   private firstByteT: number | null = null;
+  /** The fragment was already stored under its final name (a retry after a lost ACK). */
+  private storedAlready = false;
   /** SHA-256 of the fragment's bytes in order: a resumed prefix (read back at HELLO), then each piece as it is queued for the disk. */
   private hash = createHash('sha256');
   private readonly peer: string;
@@ -213,6 +215,7 @@ export class Session {
       // Stored earlier but the ACK was lost: let the sender send END and verify against the stored file.
       offset = h.lengthBytes;
       this.receivedBytes = offset;
+      this.storedAlready = true;
       this.fh = await open(final, 'r');
     } else {
       const partial = await stat(part).catch(() => null);
@@ -223,7 +226,7 @@ export class Session {
     }
     if (this.closed) return void (await this.closeFile());
     // A resumed (or already stored) prefix is hashed from disk, so the digest covers what is stored.
-    if (offset > 0) this.hash = await hashPrefix(done && done.size === h.lengthBytes ? final : part, offset);
+    if (offset > 0) this.hash = await hashFileRange(this.fh.fd, 0, offset);
     if (this.closed) return void (await this.closeFile());
     this.lastProgressBytes = offset;
     this.env.log({ event: 'hello', t: this.t(), peer: this.peer, transfer: this.transferHex, index: h.index, count: h.count, lengthBytes: h.lengthBytes, offsetBytes: offset });
@@ -305,7 +308,7 @@ export class Session {
       return this.abort(ErrorCode.Unexpected, `END after ${this.receivedBytes} of ${h.lengthBytes} bytes`);
     }
     const { part, final } = fragmentPaths(this.env.outDir, this.transferHex, h.index);
-    const storedAlready = this.receivedBytes === h.lengthBytes && (await stat(part).catch(() => null)) === null;
+    const storedAlready = this.storedAlready;
     await this.fh!.sync();
     await this.closeFile();
     const digest = this.hash.digest();
@@ -362,11 +365,6 @@ export class Session {
   }
 }
 
-async function hashPrefix(path: string, bytes: number): Promise<ReturnType<typeof createHash>> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h;
-}
 
 async function syncDir(dir: string): Promise<void> {
   const d = await open(dir, 'r');

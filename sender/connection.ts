@@ -11,6 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { read } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { ErrorCode, RemoteProtocolError, errorCodeName } from '../wire/errors.js';
+import { hashFileRange } from '../core/hash-range.js';
 import { FrameDecoder } from '../wire/decoder.js';
 import { encodeDataHeader, encodeEnd, encodeError, encodeHello, HEADER_BYTES, type Frame } from '../wire/frames.js';
 import { Block, type BlockPool } from './block-pool.js';
@@ -235,13 +236,12 @@ export class FragmentConnection {
 
   /** Hashes the prefix the receiver already holds, then starts streaming after it. */
   private resumeFrom(offsetBytes: number): void {
-    this.hash = createHash('sha256');
     this.sentBytes = offsetBytes;
     this.deliveredBytes = offsetBytes;
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, offsetBytes)));
-    const step = (done: number): void => {
-      if (this.state === 'closed') return;
-      if (done >= offsetBytes) {
+    hashFileRange(this.p.fd, this.p.fileOffsetBytes, offsetBytes).then(
+      (hash) => {
+        if (this.state === 'closed') return;
+        this.hash = hash;
         this.hooks.accepted(offsetBytes);
         if (offsetBytes === this.p.sizeBytes) {
           this.state = 'ending';
@@ -250,16 +250,9 @@ export class FragmentConnection {
           this.state = 'streaming';
           this.readAhead();
         }
-        return;
-      }
-      const n = Math.min(buf.length, offsetBytes - done);
-      read(this.p.fd, buf, 0, n, this.p.fileOffsetBytes + done, (err, got) => {
-        if (err || got !== n) return this.fail(`cannot re-read the file to resume: ${err?.message ?? 'short read'}`, false);
-        this.hash.update(buf.subarray(0, n));
-        step(done + n);
-      });
-    };
-    step(0);
+      },
+      (err: Error) => this.fail(`cannot re-read the file to resume: ${err.message}`, false),
+    );
   }
 
   /** Reads the next chunk of the fragment from disk, so that a write never waits on the disk. */

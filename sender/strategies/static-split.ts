@@ -59,7 +59,7 @@ export class StaticSplit extends BookStrategy {
     this.buckets.set(index, { tokens, atMs: nowMs });
   }
 
-  nextWakeupMsFor(nowMs: number): number | null {
+  override nextWakeupMs(nowMs: number): number | null {
     if (!Number.isFinite(this.capBytesPerMs)) return null;
     let soonest: number | null = null;
     for (const index of this.ready) {
@@ -68,9 +68,5 @@ export class StaticSplit extends BookStrategy {
       if (soonest === null || at < soonest) soonest = at;
     }
     return soonest;
-  }
-
-  override nextWakeupMs(nowMs: number): number | null {
-    return this.nextWakeupMsFor(nowMs);
   }
 }

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+/** The built CLI (npm test builds first), the same file the lab runs on every host. */
 export const FANOUT = fileURLToPath(new URL('../../dist/cli/fanout.js', import.meta.url));
 
 export interface Receiver {

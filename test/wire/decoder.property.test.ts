@@ -15,6 +15,7 @@ import {
   encodeFrame,
   type Frame,
 } from '../../wire/frames.js';
+import { norm } from '../helpers/frames.js';
 
 /** The brief's bound: the largest legal frame. */
 const MEMORY_BOUND = HEADER_BYTES + MAX_DATA_BYTES;
@@ -71,25 +72,6 @@ function split(bytes: Buffer, fracs: number[]): Buffer[] {
   return out;
 }
 
-/** Frames with Buffers as hex and adjacent DATA joined (DATA comes out as pieces of a byte stream). */
-function norm(frames: Frame[]): unknown[] {
-  const out: Record<string, unknown>[] = [];
-  let data: Buffer[] | null = null;
-  for (const f of frames) {
-    if (f.type === 'data') {
-      if (data === null) {
-        data = [];
-        out.push({ type: 'data' });
-      }
-      data.push(f.bytes);
-      out[out.length - 1]!.bytes = `hex:${Buffer.concat(data).toString('hex')}`;
-      continue;
-    }
-    data = null;
-    out.push(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Buffer.isBuffer(v) ? `hex:${v.toString('hex')}` : v])));
-  }
-  return out;
-}
 
 /**
  * Pushes every piece; returns the frames and the error, checking on the way that nothing but a

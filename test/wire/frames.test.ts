@@ -21,6 +21,7 @@ import {
   type Frame,
   type HelloFrame,
 } from '../../wire/frames.js';
+import { norm } from '../helpers/frames.js';
 
 const TRANSFER_ID = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
 const DIGEST = Buffer.from('ab'.repeat(DIGEST_BYTES), 'hex');
@@ -48,30 +49,6 @@ function hello(over: Partial<Omit<HelloFrame, 'type'>> = {}): Buffer {
 /** Body offsets inside an encoded HELLO (header included). */
 const AT = { magic: 5, version: 9, transferId: 11, index: 27, count: 31, length: 35, offset: 43 } as const;
 
-/**
- * Frames with every Buffer as hex, so large bodies compare fast and failures print readably.
- * Adjacent DATA frames are joined: the decoder hands DATA out as pieces of a byte stream, in
- * whatever pieces the input arrived in, so only the bytes and their place among the control frames
- * are promised.
- */
-function norm(frames: Frame[]): unknown[] {
-  const out: Record<string, unknown>[] = [];
-  let data: Buffer[] | null = null;
-  for (const f of frames) {
-    if (f.type === 'data') {
-      if (data === null) {
-        data = [];
-        out.push({ type: 'data' });
-      }
-      data.push(f.bytes);
-      out[out.length - 1]!.bytes = `hex:${Buffer.concat(data).toString('hex')}`;
-      continue;
-    }
-    data = null;
-    out.push(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Buffer.isBuffer(v) ? `hex:${v.toString('hex')}` : v])));
-  }
-  return out;
-}
 
 function decodeAll(bytes: Buffer): Frame[] {
   return new FrameDecoder().push(bytes);
