@@ -17,6 +17,8 @@ import { planFragments, type FragmentPlan } from '../core/fragments.js';
 import { TokenBucket, burstFor } from '../core/token-bucket.js';
 import { HEADER_BYTES } from '../wire/frames.js';
 import { BlockPool } from './block-pool.js';
+import { OpenQueue } from './open-queue.js';
+import { Pump } from './pump.js';
 import { FragmentConnection, READ_AHEAD_CHUNKS } from './connection.js';
 import type { NodeAddress } from './nodes.js';
 import { WindowMeter } from './rate-limiter.js';
@@ -61,7 +63,6 @@ interface Slot {
   node: NodeAddress;
   conn: FragmentConnection | null;
   attempts: number;
-  retryAtMs: number;
   /** The current attempt's ACCEPT arrived (the strategy has been told onOpen). */
   accepted: boolean;
   /** What the strategy was last told about room. */
@@ -70,8 +71,6 @@ interface Slot {
   report: NodeReport;
   state: 'waiting' | 'open' | 'done' | 'failed';
 }
-
-const MAX_WRITES_PER_PUMP = 256;
 
 export class FragmentSender {
   readonly width: number;
@@ -86,8 +85,9 @@ export class FragmentSender {
   private readonly meter = new WindowMeter();
   private fd = -1;
   private pool!: BlockPool;
+  private queue!: OpenQueue;
+  private pumper!: Pump;
   private t0 = 0;
-  private openCount = 0;
   private finished = 0;
   private wireBytes = 0;
   private payloadBytes = 0;
@@ -180,7 +180,6 @@ export class FragmentSender {
         node,
         conn: null,
         attempts: 0,
-        retryAtMs: 0,
         accepted: false,
         toldRoom: false,
         knownOffsetBytes: 0,
@@ -195,6 +194,15 @@ export class FragmentSender {
       chunkBytes: this.chunkBytes,
       windowBytes: this.windowBytes,
       progressEveryBytes: this.opts.progressEveryBytes,
+    });
+    this.queue = OpenQueue.allReady(this.slots.length);
+    this.pumper = new Pump(this.strategy, this.limiter, this.queue, this.width, this.chunkBytes, {
+      park: (nowMs, i) => this.park(nowMs, i),
+      open: (_nowMs, i) => this.open(this.slots[i]!),
+      writable: (i, maxBytes) => this.slots[i]!.conn?.nextWriteBytes(maxBytes) ?? 0,
+      write: (nowMs, i, n) => this.write(nowMs, this.slots[i]!, n),
+      toldNoRoom: (i) => (this.slots[i]!.toldRoom = false),
+      syncRoom: (i) => this.syncRoom(this.slots[i]!),
     });
     this.onEvent({
       event: 'start',
@@ -273,7 +281,6 @@ export class FragmentSender {
     s.attempts++;
     s.report.attempts = s.attempts;
     s.state = 'open';
-    this.openCount++;
     const conn: FragmentConnection = new FragmentConnection(
       {
         node: s.node,
@@ -329,11 +336,17 @@ export class FragmentSender {
     }
   }
 
-  private release(s: Slot): void {
+  /** The slot's connection is gone (the caller closed it or it closed itself). */
+  private detach(s: Slot): void {
     s.conn = null;
     s.accepted = false;
     s.toldRoom = false;
-    this.openCount--;
+  }
+
+  /** Detach, and give the connection slot back to the pump. */
+  private release(s: Slot): void {
+    this.detach(s);
+    this.pumper.openCount--;
   }
 
   private finish(s: Slot, state: 'done' | 'failed'): void {
@@ -369,7 +382,7 @@ export class FragmentSender {
       this.finish(s, 'failed');
     } else {
       s.state = 'waiting';
-      s.retryAtMs = this.now() + retryInMs!;
+      this.queue.add(s.plan.index, this.now() + retryInMs!, this.now());
       this.strategy.onClosed(this.now(), s.plan.index, 'retry');
     }
     this.pump();
@@ -393,72 +406,35 @@ export class FragmentSender {
   }
 
   private pumpOnce(): void {
-    const now = this.now();
-    for (const i of this.strategy.takeParkRequests(now)) {
-      const s = this.slots[i];
-      if (!s || s.state !== 'open' || !s.conn) continue;
-      s.knownOffsetBytes = s.conn.deliveredBytes;
-      this.onEvent({ event: 'parked', t: this.t(), node: s.node.label, index: i, deliveredBytes: s.knownOffsetBytes });
-      s.conn.close();
-      this.release(s);
-      s.state = 'waiting';
-      this.strategy.onClosed(now, i, 'parked');
+    const r = this.pumper.run(() => this.now());
+    // Let sockets and timers run, then carry on.
+    if (r.more) setImmediate(() => this.pump());
+    this.arm(r.wakeAtMs);
+  }
+
+  /** The strategy parks `i`: close its connection; it waits for a slot again, to resume where the receiver is. */
+  private park(nowMs: number, i: number): boolean {
+    const s = this.slots[i];
+    if (!s || s.state !== 'open' || !s.conn) return false;
+    s.knownOffsetBytes = s.conn.deliveredBytes;
+    this.onEvent({ event: 'parked', t: this.t(), node: s.node.label, index: i, deliveredBytes: s.knownOffsetBytes });
+    s.conn.close();
+    this.detach(s); // the pump takes the slot back itself
+    s.state = 'waiting';
+    this.queue.add(i, nowMs, nowMs);
+    return true;
+  }
+
+  private write(nowMs: number, s: Slot, n: number): void {
+    if (s.report.firstByteS === null) {
+      s.report.firstByteS = this.t();
+      this.onEvent({ event: 'first-byte', t: this.t(), node: s.node.label, index: s.plan.index });
     }
-    let nextRetryMs = Infinity;
-    while (this.openCount < this.width) {
-      const candidates: number[] = [];
-      for (const s of this.slots) {
-        if (s.state !== 'waiting') continue;
-        if (s.retryAtMs <= now) candidates.push(s.plan.index);
-        else nextRetryMs = Math.min(nextRetryMs, s.retryAtMs);
-      }
-      if (candidates.length === 0) break;
-      const pick = this.strategy.pickOpen(now, candidates);
-      if (pick === null) break;
-      this.strategy.onConnecting(now, pick);
-      this.open(this.slots[pick]!);
-    }
-    let wakeAtMs = nextRetryMs;
-    let writes = 0;
-    while (writes < MAX_WRITES_PER_PUMP) {
-      // A fresh clock for every write: a pump can take tens of ms on a loaded machine, and a stale
-      // time would meter (and grant) bytes earlier than the tokens that pay for them exist.
-      const now = this.now();
-      const d = this.strategy.pickWrite(now);
-      if (d === null) break;
-      const s = this.slots[d.index]!;
-      const n = s.conn?.nextWriteBytes(Math.min(d.maxBytes, this.chunkBytes)) ?? 0;
-      if (n <= 0) {
-        // The strategy thought it had room; tell it otherwise so it picks another.
-        s.toldRoom = false;
-        this.strategy.onRoom(now, d.index, false);
-        continue;
-      }
-      const wire = n + HEADER_BYTES;
-      if (!this.limiter.tryTake(now, wire)) {
-        wakeAtMs = Math.min(wakeAtMs, now + Math.max(1, this.limiter.msUntil(now, wire)));
-        break;
-      }
-      if (s.report.firstByteS === null) {
-        s.report.firstByteS = this.t();
-        this.onEvent({ event: 'first-byte', t: this.t(), node: s.node.label, index: d.index });
-      }
-      s.conn!.write(n);
-      this.meter.add(now, wire);
-      this.wireBytes += wire;
-      this.payloadBytes += n;
-      this.strategy.onSent(now, d.index, n);
-      this.syncRoom(s);
-      writes++;
-    }
-    if (writes >= MAX_WRITES_PER_PUMP) {
-      // Let sockets and timers run, then carry on.
-      setImmediate(() => this.pump());
-    }
-    const later = this.now();
-    const wake = this.strategy.nextWakeupMs(later);
-    if (wake !== null) wakeAtMs = Math.min(wakeAtMs, Math.max(wake, later + 1));
-    this.arm(wakeAtMs);
+    s.conn!.write(n);
+    const wire = n + HEADER_BYTES;
+    this.meter.add(nowMs, wire);
+    this.wireBytes += wire;
+    this.payloadBytes += n;
   }
 
   private arm(atMs: number): void {

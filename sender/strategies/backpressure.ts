@@ -4,12 +4,12 @@
  * receiver's PROGRESS window, decide "room"; see types.ts). Connections open in node-list order.
  */
 import { BookStrategy } from './book.js';
-import type { WriteDecision } from './types.js';
+import type { Candidates, WriteDecision } from './types.js';
 
 export class Backpressure extends BookStrategy {
   readonly name: 'backpressure' | 'sequential' = 'backpressure';
 
-  pickOpen(_nowMs: number, candidates: readonly number[]): number | null {
+  pickOpen(_nowMs: number, candidates: Candidates): number | null {
     return this.firstInListOrder(candidates);
   }
 

@@ -8,7 +8,7 @@
  * makes backpressure O(1) per write even with thousands of connections.
  */
 import type { StrategyName } from './names.js';
-import type { CloseReason, Strategy, StrategyContext, WriteDecision } from './types.js';
+import type { Candidates, CloseReason, Strategy, StrategyContext, WriteDecision } from './types.js';
 
 export interface FragmentState {
   index: number;
@@ -73,7 +73,7 @@ export abstract class BookStrategy implements Strategy {
     }
   }
 
-  abstract pickOpen(nowMs: number, candidates: readonly number[]): number | null;
+  abstract pickOpen(nowMs: number, candidates: Candidates): number | null;
   abstract pickWrite(nowMs: number): WriteDecision | null;
 
   onConnecting(_nowMs: number, index: number): void {
@@ -137,10 +137,8 @@ export abstract class BookStrategy implements Strategy {
   }
 
   /** Lowest-index candidate: node-list order. */
-  protected firstInListOrder(candidates: readonly number[]): number | null {
-    let best: number | null = null;
-    for (const c of candidates) if (best === null || c < best) best = c;
-    return best;
+  protected firstInListOrder(candidates: Candidates): number | null {
+    return candidates.first();
   }
 
   /** The least recently served ready connection. */

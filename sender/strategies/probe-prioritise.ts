@@ -24,7 +24,7 @@
  * connections thrash.
  */
 import { BookStrategy, type FragmentState } from './book.js';
-import type { CloseReason, StrategyContext, WriteDecision } from './types.js';
+import type { Candidates, CloseReason, StrategyContext, WriteDecision } from './types.js';
 
 /**
  * Rates are measured over the reports of the last EST_WINDOW_MS, and only once they span at least
@@ -64,12 +64,18 @@ export class ProbePrioritise extends BookStrategy {
   readonly name = 'probe-prioritise' as const;
   private readonly est: Estimate[];
   private readonly probeBytes: number[];
+  /** Fragments the driver has started connecting at least once (pickOpen's list-order cursor skips them). */
+  private readonly tried: Uint8Array;
+  private freshCursor = 0;
+  /** Tried, closed before their probe was delivered, and not finished: they wait for a slot again. */
+  private readonly retryUnprobed = new Set<number>();
 
   constructor(ctx: StrategyContext, opts: ProbePrioritiseOptions = {}) {
     super(ctx);
     this.probeBytes = ctx.fragments.map((f) =>
       Math.min(f.sizeBytes, opts.probeBytes ?? Math.max(2 * ctx.progressEveryBytes, Math.ceil(f.sizeBytes / 16))),
     );
+    this.tried = new Uint8Array(ctx.fragments.length);
     this.est = ctx.fragments.map(() => ({
       rateBytesPerMs: null,
       revisedAtMs: 0,
@@ -104,19 +110,29 @@ export class ProbePrioritise extends BookStrategy {
     return this.frags.filter((f) => !f.open && !f.connecting && !f.done && !f.failed);
   }
 
-  pickOpen(_nowMs: number, candidates: readonly number[]): number | null {
-    let best: number | null = null;
+  pickOpen(_nowMs: number, candidates: Candidates): number | null {
+    // Unprobed first, in list order: the lowest never-tried fragment, or a lower one whose first
+    // attempt failed before its probe was delivered.
+    while (this.freshCursor < this.tried.length && this.tried[this.freshCursor]) this.freshCursor++;
+    let best: number | null = this.freshCursor < this.tried.length && candidates.has(this.freshCursor) ? this.freshCursor : null;
+    for (const c of this.retryUnprobed) if (candidates.has(c) && (best === null || c < best)) best = c;
+    if (best !== null) return best;
+    // Then the longest estimated remaining time (ties: list order).
     let bestKey = -1;
     for (const c of candidates) {
-      const e = this.est[c]!;
-      // Unprobed first, in list order; then the longest estimated remaining time.
-      const key = e.probed ? this.remainingMs(this.frag(c)) : Number.MAX_VALUE;
+      const key = this.remainingMs(this.frag(c));
       if (best === null || key > bestKey || (key === bestKey && c < best)) {
         best = c;
         bestKey = key;
       }
     }
     return best;
+  }
+
+  override onConnecting(nowMs: number, index: number): void {
+    super.onConnecting(nowMs, index);
+    this.tried[index] = 1;
+    this.retryUnprobed.delete(index);
   }
 
   /** A connection that sent its probe waits for it to be delivered, if anyone is waiting for its slot. */
@@ -232,7 +248,10 @@ export class ProbePrioritise extends BookStrategy {
 
   override onClosed(nowMs: number, index: number, reason: CloseReason): void {
     super.onClosed(nowMs, index, reason);
-    if (reason === 'parked') this.est[index]!.parked = true;
+    const e = this.est[index]!;
+    if (reason === 'parked') e.parked = true;
+    if ((reason === 'retry' || reason === 'parked') && !e.probed) this.retryUnprobed.add(index);
+    else this.retryUnprobed.delete(index);
   }
 
   override takeParkRequests(_nowMs: number): number[] {
