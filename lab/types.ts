@@ -59,6 +59,18 @@ export interface Topology {
   sender: { upBps: number };
   events: LinkEvent[];
   check?: { efficiency: Partial<Record<StrategyName, number>> };
+  /** Overrides of the simulator's model (lab/sim/engine.ts SimModel), for `backend: sim` only. */
+  sim?: Partial<SimModelParams>;
+}
+
+/** The simulator's model parameters (see lab/sim/engine.ts). */
+export interface SimModelParams {
+  connectMs: number;
+  rttMs: number;
+  initialWindowBytes: number;
+  progressTailMs: number;
+  finalizeMs: number;
+  linkEfficiency: number;
 }
 
 /** One receiver in one run. Times are seconds since the sender started. */
@@ -97,6 +109,8 @@ export interface RunResult {
   maxRssBytes: number;
   failedReceivers: number;
   receivers: ReceiverResult[];
+  /** Simulated runs: events the simulator processed (its own cost). */
+  simEvents?: number;
 }
 
 export interface Environment {
@@ -119,6 +133,8 @@ export interface ScenarioResults {
   backend: BackendName;
   /** Why this backend was chosen (e.g. "auto: root and namespaces available"). */
   backendReason: string;
+  /** True when no real network was involved (the flow simulator): figures are predictions. */
+  simulated?: boolean;
   environment: Environment;
   startedAt: string;
   /** Warnings the run raised (fidelity guard, ...). */

@@ -28,6 +28,7 @@ export function buildTopology(plan: ScenarioPlan): Topology {
     events: buildEvents(plan, rates),
   };
   if (plan.check) topology.check = { efficiency: { ...plan.check.efficiency } };
+  if (plan.sim) topology.sim = { ...plan.sim };
   return topology;
 }
 

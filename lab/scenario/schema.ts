@@ -32,6 +32,9 @@
  *     down: 1mbit         # at least one of down, up; only what is written changes
  * check:                  # optional pass/fail thresholds for `fanout lab`
  *   efficiency: { backpressure: 1.15 }  # per strategy (must be in `strategies`), >= 1
+ * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
+ *   connectMs: 3          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, rttMs, finalizeMs,
+ *   rttMs: 0.2            #   progressTailMs (>= 0), initialWindowBytes (> 0), linkEfficiency (0..1]
  * ```
  *
  * Rates: "20mbit" (see core/units.ts), or wherever a rate stands, a distribution drawn per receiver:
@@ -69,6 +72,7 @@ export const TOP_KEYS = [
   'sender',
   'events',
   'check',
+  'sim',
 ] as const;
 export const FILE_KEYS = ['size', 'path'] as const;
 export const TRANSFER_KEYS = ['protocol', 'rateKbps', 'width'] as const;
@@ -78,6 +82,7 @@ export const GROUP_KEYS = ['select', 'down', 'up', ...NETEM_KEYS] as const;
 export const SENDER_KEYS = ['up'] as const;
 export const EVENT_KEYS = ['at', 'select', 'down', 'up'] as const;
 export const CHECK_KEYS = ['efficiency'] as const;
+export const SIM_KEYS = ['connectMs', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
 export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every'] as const;
 export const LOGNORMAL_KEYS = ['median', 'sigma', 'min', 'max'] as const;
 export const UNIFORM_KEYS = ['min', 'max'] as const;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseDurationMs, parseSizeBytes } from '../../core/units.js';
 import { planFragments, FragmentPlanError } from '../../core/fragments.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../../sender/strategies/names.js';
-import type { BackendChoice, FileSpec } from '../types.js';
+import type { BackendChoice, FileSpec, SimModelParams } from '../types.js';
 import type { Issues } from './errors.js';
 import { readRate, type RateSource } from './rates.js';
 import {
@@ -53,6 +53,7 @@ export interface ScenarioPlan {
   senderUp: RateSource;
   events: { atMs: number; select: Selector; down?: RateSource; up?: RateSource }[];
   check?: { efficiency: Partial<Record<StrategyName, number>> };
+  sim?: Partial<SimModelParams>;
 }
 
 export interface ValidateOptions {
@@ -84,6 +85,7 @@ export function validateScenario(
   const senderUp = readSender(top['sender'], issues);
   const events = readEvents(top['events'], count, issues);
   const check = top['check'] === undefined ? undefined : readCheck(top['check'], strategies, issues);
+  const sim = top['sim'] === undefined ? undefined : readSim(top['sim'], issues);
 
   if (
     issues.count > 0 ||
@@ -118,6 +120,7 @@ export function validateScenario(
     events,
   };
   if (check) plan.check = check;
+  if (sim) plan.sim = sim;
   return plan;
 }
 
@@ -340,6 +343,19 @@ function readEvents(v: unknown, count: number | undefined, issues: Issues): Scen
     out.push(ev);
   });
   return issues.count > before ? undefined : out;
+}
+
+function readSim(v: unknown, issues: Issues): Partial<SimModelParams> | undefined {
+  const o = readObject(v, 'sim', issues, S.SIM_KEYS);
+  if (!o) return undefined;
+  const out: Partial<SimModelParams> = {};
+  for (const key of S.SIM_KEYS) {
+    if (o[key] === undefined) continue;
+    const bounds = key === 'linkEfficiency' ? { gt: 0, max: 1 } : key === 'initialWindowBytes' ? { gt: 0 } : { min: 0 };
+    const value = readNumber(o[key], at('sim', key), issues, bounds);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 function readCheck(v: unknown, strategies: StrategyName[] | undefined, issues: Issues): ScenarioPlan['check'] | undefined {

@@ -87,5 +87,6 @@ export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number
     maxRssBytes: 0,
     failedReceivers: 0,
     receivers,
+    simEvents: o.events,
   };
 }

@@ -29,23 +29,19 @@ import { createStrategy } from '../../sender/strategies/index.js';
 import type { StrategyName } from '../../sender/strategies/names.js';
 import type { Strategy, StrategyContext } from '../../sender/strategies/types.js';
 import { HEADER_BYTES } from '../../wire/frames.js';
+import type { SimModelParams } from '../types.js';
 import { waterLevel } from './fair-share.js';
 
-/** What the simulator assumes about the machines and TCP; see DEFAULT_SIM_MODEL. */
-export interface SimModel {
-  /** From starting a connection to the sender holding the receiver's ACCEPT, ms. */
-  connectMs: number;
-  /** Round-trip time between sender and receivers, ms (report latency, slow start). */
-  rttMs: number;
-  /** TCP's initial congestion window, bytes (slow start). */
-  initialWindowBytes: number;
-  /** The receiver's tail-report delay, ms (receiver/session.ts PROGRESS_TAIL_MS). */
-  progressTailMs: number;
-  /** From the last byte's arrival to the receiver sending ACK (hash tail, fsync, rename), ms. */
-  finalizeMs: number;
-  /** The share of a link's payload capacity TCP actually gets through a shaped link (0..1]. */
-  linkEfficiency: number;
-}
+/**
+ * What the simulator assumes about the machines and TCP; see DEFAULT_SIM_MODEL.
+ *   connectMs: from starting a connection to the sender holding the receiver's ACCEPT;
+ *   rttMs: sender-receiver round trip (report latency, slow start);
+ *   initialWindowBytes: TCP's initial congestion window (slow start);
+ *   progressTailMs: the receiver's tail-report delay (receiver/session.ts PROGRESS_TAIL_MS);
+ *   finalizeMs: from the last byte's arrival to the receiver's ACK (hash tail, fsync, rename);
+ *   linkEfficiency: the share of a link's payload capacity TCP gets through a shaped link (0..1].
+ */
+export type SimModel = SimModelParams;
 
 /**
  * Defaults calibrated against the netns lab on this machine (see README, "The simulator"):
@@ -393,24 +389,34 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
   };
 
   // --- pumping -----------------------------------------------------------------------------------
-  let pumpQueued = false;
+  // As in the TCP driver, the pump runs right away whenever something happened (a report, an
+  // ACCEPT, an ACK, a wake-up); only a pass cut short at maxWrites continues as a new event.
+  let pumping = false;
+  let pumpAgain = false;
   let armedAt = Infinity;
-  const runPump = (): void => {
-    pumpQueued = false;
-    const r = pump.run(() => now);
-    if (r.more) requestPump();
-    if (Number.isFinite(r.wakeAtMs) && r.wakeAtMs < armedAt) {
-      armedAt = r.wakeAtMs;
-      at(r.wakeAtMs, () => {
-        if (armedAt === r.wakeAtMs) armedAt = Infinity;
-        requestPump();
-      });
-    }
-  };
   function requestPump(): void {
-    if (pumpQueued) return;
-    pumpQueued = true;
-    at(now, runPump);
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        pumpAgain = false;
+        const r = pump.run(() => now);
+        if (r.more) at(now, requestPump);
+        if (Number.isFinite(r.wakeAtMs) && r.wakeAtMs < armedAt) {
+          armedAt = r.wakeAtMs;
+          const wakeAt = r.wakeAtMs;
+          at(wakeAt, () => {
+            if (armedAt === wakeAt) armedAt = Infinity;
+            requestPump();
+          });
+        }
+      } while (pumpAgain);
+    } finally {
+      pumping = false;
+    }
   }
 
   for (const c of o.changes ?? []) {

@@ -7,6 +7,7 @@
  * became ready or were last written to: its first element is the least recently served, which
  * makes backpressure O(1) per write even with thousands of connections.
  */
+import { IndexList } from '../../core/index-list.js';
 import type { StrategyName } from './names.js';
 import type { Candidates, CloseReason, Strategy, StrategyContext, WriteDecision } from './types.js';
 
@@ -30,9 +31,9 @@ export interface FragmentState {
 export abstract class BookStrategy implements Strategy {
   abstract readonly name: StrategyName;
   protected readonly frags: FragmentState[];
-  protected readonly ready = new Set<number>();
+  protected readonly ready: IndexList;
   /** Open connections in the order they opened. */
-  protected readonly openOrder = new Set<number>();
+  protected readonly openOrder: IndexList;
   /** Fragments neither open, done nor failed: they wait for a slot. */
   protected waitingCount: number;
 
@@ -50,6 +51,8 @@ export abstract class BookStrategy implements Strategy {
       opens: 0,
     }));
     this.waitingCount = this.frags.length;
+    this.ready = new IndexList(this.frags.length);
+    this.openOrder = new IndexList(this.frags.length);
   }
 
   protected frag(index: number): FragmentState {
@@ -91,6 +94,7 @@ export abstract class BookStrategy implements Strategy {
     f.opens++;
     f.sentBytes = offsetBytes;
     f.deliveredBytes = offsetBytes;
+    this.openOrder.delete(index);
     this.openOrder.add(index);
     this.refresh(f);
   }
@@ -143,9 +147,7 @@ export abstract class BookStrategy implements Strategy {
 
   /** The least recently served ready connection. */
   protected leastRecentlyServed(): WriteDecision | null {
-    for (const index of this.ready) {
-      return { index, maxBytes: this.ctx.chunkBytes };
-    }
-    return null;
+    const index = this.ready.first();
+    return index === null ? null : { index, maxBytes: this.ctx.chunkBytes };
   }
 }

@@ -23,6 +23,8 @@
  * Each fragment is parked at most once (right after its probe), so a noisy estimate cannot make
  * connections thrash.
  */
+import { Heap } from '../../core/heap.js';
+import { IndexList } from '../../core/index-list.js';
 import { BookStrategy, type FragmentState } from './book.js';
 import type { Candidates, CloseReason, StrategyContext, WriteDecision } from './types.js';
 
@@ -41,8 +43,13 @@ interface Estimate {
   /** Bytes per ms, or null until the first windowed sample (or the probe's end). */
   rateBytesPerMs: number | null;
   revisedAtMs: number;
-  /** Recent PROGRESS reports: the first is the anchor the windowed rate is measured from. */
+  /**
+   * Recent PROGRESS reports from `head` on: the first is the anchor the windowed rate is measured
+   * from. `notFull` counts the reports after the anchor taken while the window had room.
+   */
   hist: { atMs: number; bytes: number; full: boolean }[];
+  head: number;
+  notFull: number;
   openedAtMs: number;
   openedAtBytes: number;
   /** The first report after an open is the baseline: it carries connection set-up time. */
@@ -69,6 +76,25 @@ export class ProbePrioritise extends BookStrategy {
   private freshCursor = 0;
   /** Tried, closed before their probe was delivered, and not finished: they wait for a slot again. */
   private readonly retryUnprobed = new Set<number>();
+  /**
+   * The ready connections (BookStrategy.ready) by pickWrite's tiers, each kept in ready order, so a
+   * decision does not walk every open connection: probes being sent; measured nodes by longest
+   * remaining time (a heap; stale entries carry an old version); the rest.
+   */
+  private readonly probeReady: IndexList;
+  private readonly rotationReady: IndexList;
+  private readonly known = new Heap<{ ms: number; index: number; version: number }>((a, b) => a.ms > b.ms || (a.ms === b.ms && a.index < b.index));
+  private readonly knownVersion: Uint32Array;
+  /** Open connections that may be parked (probed, first connection, no more than the probe sent). */
+  private readonly parkable = new Set<number>();
+  /** When each connection last opened (openOrder's order, to sort park requests by). */
+  private readonly openSeq: Float64Array;
+  private opened = 0;
+  /** Waiting fragments not yet probed (never tried, or cut off before their probe arrived). */
+  private unprobedWaiting: number;
+  /** Waiting probed fragments by remaining time (which cannot change while they wait). */
+  private readonly waitingProbed = new Heap<{ ms: number; index: number; version: number }>((a, b) => a.ms > b.ms || (a.ms === b.ms && a.index < b.index));
+  private readonly waitVersion: Uint32Array;
 
   constructor(ctx: StrategyContext, opts: ProbePrioritiseOptions = {}) {
     super(ctx);
@@ -76,10 +102,18 @@ export class ProbePrioritise extends BookStrategy {
       Math.min(f.sizeBytes, opts.probeBytes ?? Math.max(2 * ctx.progressEveryBytes, Math.ceil(f.sizeBytes / 16))),
     );
     this.tried = new Uint8Array(ctx.fragments.length);
+    this.probeReady = new IndexList(ctx.fragments.length);
+    this.rotationReady = new IndexList(ctx.fragments.length);
+    this.knownVersion = new Uint32Array(ctx.fragments.length);
+    this.waitVersion = new Uint32Array(ctx.fragments.length);
+    this.openSeq = new Float64Array(ctx.fragments.length);
+    this.unprobedWaiting = ctx.fragments.length;
     this.est = ctx.fragments.map(() => ({
       rateBytesPerMs: null,
       revisedAtMs: 0,
       hist: [],
+      head: 0,
+      notFull: 0,
       openedAtMs: 0,
       openedAtBytes: 0,
       haveBaseline: false,
@@ -104,10 +138,54 @@ export class ProbePrioritise extends BookStrategy {
     return left / rate;
   }
 
-  /** Fragments neither open nor finished: they wait for a slot. */
-  private waiting(): FragmentState[] {
-    if (this.waitingCount === 0) return [];
-    return this.frags.filter((f) => !f.open && !f.connecting && !f.done && !f.failed);
+  private isWaiting(f: FragmentState): boolean {
+    return !f.open && !f.connecting && !f.done && !f.failed;
+  }
+
+  /** The waiting probed fragment with the longest remaining time (stale heap entries dropped). */
+  private longestWaiting(): { ms: number; index: number } | null {
+    for (;;) {
+      const top = this.waitingProbed.peek();
+      if (top === undefined) return null;
+      if (top.version === this.waitVersion[top.index] && this.isWaiting(this.frag(top.index))) return top;
+      this.waitingProbed.pop();
+    }
+  }
+
+  /** The measured ready connection with the longest remaining time. */
+  private longestKnown(): { ms: number; index: number } | null {
+    for (;;) {
+      const top = this.known.peek();
+      if (top === undefined) return null;
+      if (top.version === this.knownVersion[top.index]) return top;
+      this.known.pop();
+    }
+  }
+
+  /** Files `f` under its pickWrite tier (after `ready` changed, or its estimate did). */
+  private classify(f: FragmentState, toBack: boolean): void {
+    const i = f.index;
+    const e = this.est[i]!;
+    const tier = !this.ready.has(i) ? 0 : !e.probed && f.sentBytes < this.probeBytes[i]! ? 1 : e.capacityKnown ? 2 : 3;
+    const place = (set: IndexList, member: boolean): void => {
+      if (!member) set.delete(i);
+      else if (toBack || !set.has(i)) {
+        set.delete(i);
+        set.add(i);
+      }
+    };
+    place(this.probeReady, tier === 1);
+    place(this.rotationReady, tier === 3);
+    const version = ++this.knownVersion[i]!;
+    if (tier === 2) this.known.push({ ms: this.remainingMs(f), index: i, version });
+    const mayPark = f.open && e.probed && !e.parked && f.opens === 1 && f.sentBytes <= this.probeBytes[i]! && f.deliveredBytes < f.sizeBytes;
+    if (mayPark) this.parkable.add(i);
+    else this.parkable.delete(i);
+  }
+
+  protected override refresh(f: FragmentState, toBack = false): void {
+    super.refresh(f, toBack);
+    this.classify(f, toBack);
   }
 
   pickOpen(_nowMs: number, candidates: Candidates): number | null {
@@ -117,7 +195,10 @@ export class ProbePrioritise extends BookStrategy {
     let best: number | null = this.freshCursor < this.tried.length && candidates.has(this.freshCursor) ? this.freshCursor : null;
     for (const c of this.retryUnprobed) if (candidates.has(c) && (best === null || c < best)) best = c;
     if (best !== null) return best;
-    // Then the longest estimated remaining time (ties: list order).
+    // Then the longest estimated remaining time (ties: list order): the top of the waiting heap,
+    // unless it is backing off after a failure (then look at every candidate).
+    const top = this.longestWaiting();
+    if (top !== null && candidates.has(top.index)) return top.index;
     let bestKey = -1;
     for (const c of candidates) {
       const key = this.remainingMs(this.frag(c));
@@ -130,6 +211,8 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   override onConnecting(nowMs: number, index: number): void {
+    const f = this.frag(index);
+    if (this.isWaiting(f) && !this.est[index]!.probed) this.unprobedWaiting--;
     super.onConnecting(nowMs, index);
     this.tried[index] = 1;
     this.retryUnprobed.delete(index);
@@ -154,17 +237,28 @@ export class ProbePrioritise extends BookStrategy {
    * Tier 2 is how a slow node, once found, is kept busy from then on.
    */
   pickWrite(_nowMs: number): WriteDecision | null {
+    const probe = this.probeReady.first();
+    if (probe !== null) return { index: probe, maxBytes: Math.min(this.ctx.chunkBytes, this.probeBytes[probe]! - this.frag(probe).sentBytes) };
+    const pole = this.longestKnown();
+    if (pole !== null) {
+      if (!this.holdsAfterProbe(this.frag(pole.index))) return { index: pole.index, maxBytes: this.ctx.chunkBytes };
+      return this.pickWriteSlowly();
+    }
+    for (const index of this.rotationReady) {
+      if (!this.holdsAfterProbe(this.frag(index))) return { index, maxBytes: this.ctx.chunkBytes };
+    }
+    return null;
+  }
+
+  /** pickWrite by walking every ready connection (only when the longest measured pole is holding). */
+  private pickWriteSlowly(): WriteDecision | null {
     let pole: FragmentState | null = null;
     let poleMs = -1;
     let rotation: number | null = null;
     for (const index of this.ready) {
       const f = this.frag(index);
-      const e = this.est[index]!;
-      if (!e.probed && f.sentBytes < this.probeBytes[index]!) {
-        return { index, maxBytes: Math.min(this.ctx.chunkBytes, this.probeBytes[index]! - f.sentBytes) };
-      }
-      if (this.holdsAfterProbe(f)) continue;
-      if (e.capacityKnown) {
+      if (this.probeReady.has(index) || this.holdsAfterProbe(f)) continue;
+      if (this.est[index]!.capacityKnown) {
         const ms = this.remainingMs(f);
         if (ms > poleMs) {
           pole = f;
@@ -179,11 +273,14 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   override onOpen(nowMs: number, index: number, offsetBytes: number): void {
+    this.openSeq[index] = this.opened++;
     super.onOpen(nowMs, index, offsetBytes);
     const e = this.est[index]!;
     e.haveBaseline = false;
     e.sawFull = false;
     e.hist = [];
+    e.head = 0;
+    e.notFull = 0;
     e.openedAtMs = nowMs;
     e.openedAtBytes = offsetBytes;
   }
@@ -198,15 +295,27 @@ export class ProbePrioritise extends BookStrategy {
       // The first report after an open carries connection set-up: it only anchors the window.
       e.haveBaseline = true;
       e.hist = [{ atMs: nowMs, bytes: deliveredBytes, full: false }];
+      e.head = 0;
+      e.notFull = 0;
     } else {
       e.hist.push({ atMs: nowMs, bytes: deliveredBytes, full });
+      if (!full) e.notFull++;
       // Keep the reports of the last EST_WINDOW_MS, plus the newest older one as the anchor.
-      while (e.hist.length > 2 && e.hist[1]!.atMs <= nowMs - EST_WINDOW_MS) e.hist.shift();
-      const anchor = e.hist[0]!;
+      while (e.hist.length - e.head > 2 && e.hist[e.head + 1]!.atMs <= nowMs - EST_WINDOW_MS) {
+        e.head++;
+        if (!e.hist[e.head]!.full) e.notFull--; // the new anchor no longer counts
+      }
+      if (e.head > 64 && e.head * 2 > e.hist.length) {
+        e.hist = e.hist.slice(e.head);
+        e.head = 0;
+      }
+      const anchor = e.hist[e.head]!;
       const spanMs = nowMs - anchor.atMs;
-      if (spanMs >= MIN_SAMPLE_MS) this.revise(e, (deliveredBytes - anchor.bytes) / spanMs, e.hist.slice(1).every((h) => h.full), nowMs);
+      if (spanMs >= MIN_SAMPLE_MS) this.revise(e, (deliveredBytes - anchor.bytes) / spanMs, e.notFull === 0, nowMs);
     }
     if (!e.probed && deliveredBytes >= this.probeBytes[index]!) this.endProbe(e, nowMs, deliveredBytes);
+    // The estimate, the remaining bytes or the probe's state changed: re-file the connection.
+    if (f.open) this.classify(f, false);
   }
 
   /** Folds a windowed delivery rate (bytes/ms) into the estimate; see the banner, step 3. */
@@ -247,30 +356,30 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   override onClosed(nowMs: number, index: number, reason: CloseReason): void {
-    super.onClosed(nowMs, index, reason);
     const e = this.est[index]!;
     if (reason === 'parked') e.parked = true;
-    if ((reason === 'retry' || reason === 'parked') && !e.probed) this.retryUnprobed.add(index);
-    else this.retryUnprobed.delete(index);
+    super.onClosed(nowMs, index, reason);
+    const f = this.frag(index);
+    if (this.isWaiting(f)) {
+      if (!e.probed) {
+        this.unprobedWaiting++;
+        this.retryUnprobed.add(index);
+      } else {
+        this.waitingProbed.push({ ms: this.remainingMs(f), index, version: ++this.waitVersion[index]! });
+      }
+    } else {
+      this.retryUnprobed.delete(index);
+    }
   }
 
   override takeParkRequests(_nowMs: number): number[] {
-    const waiting = this.waiting();
-    if (waiting.length === 0) return [];
-    const out: number[] = [];
+    if (this.waitingCount === 0 || this.parkable.size === 0) return [];
     // The longest wait among fragments without a slot, to compare open probed ones against.
-    let longestWaitingMs = 0;
-    let unprobedWaiting = 0;
-    for (const w of waiting) {
-      if (!this.est[w.index]!.probed) unprobedWaiting++;
-      else longestWaitingMs = Math.max(longestWaitingMs, this.remainingMs(w));
-    }
-    for (const index of this.openOrder) {
-      const f = this.frag(index);
-      const e = this.est[index]!;
-      if (!e.probed || e.parked || f.opens !== 1 || f.sentBytes > this.probeBytes[index]!) continue;
-      if (f.deliveredBytes >= f.sizeBytes) continue;
-      if (unprobedWaiting > out.length || longestWaitingMs > this.remainingMs(f)) out.push(index);
+    const longestWaitingMs = this.longestWaiting()?.ms ?? 0;
+    const out: number[] = [];
+    const inOpenOrder = [...this.parkable].sort((a, b) => this.openSeq[a]! - this.openSeq[b]!);
+    for (const index of inOpenOrder) {
+      if (this.unprobedWaiting > out.length || longestWaitingMs > this.remainingMs(this.frag(index))) out.push(index);
     }
     return out;
   }
