@@ -11,6 +11,7 @@ Commands:
   lab       run a scenario on an emulated network (fanout lab --help)
   doctor    what this machine can emulate, and why
   clean     remove whatever a crashed lab run left behind
+  lab-check the makespan regression gate over scenarios/ci (npm run lab:check; fanout lab-check --help)
 
   fanout --version
 `;
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   lab: async () => (await import('./lab.js')).labCommand,
   doctor: async () => (await import('./lab.js')).doctorCommand,
   clean: async () => (await import('./lab.js')).cleanCommand,
+  'lab-check': async () => (await import('./check.js')).checkCommand,
 };
 
 function version(): string {

@@ -5,6 +5,7 @@ import { FragmentSender, SenderInputError } from '../sender/driver.js';
 import { NodeListError, readNodeList } from '../sender/nodes.js';
 import type { SenderEvent, SenderSummary } from '../sender/report.js';
 import { STRATEGY_NAMES, isStrategyName } from '../sender/strategies/names.js';
+import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { CliError, EXIT, fail } from './exit.js';
 import { formatBytesShort } from './format.js';
 import { startProgress } from './progress.js';
@@ -84,6 +85,15 @@ export async function sendCommand(argv: string[]): Promise<number> {
   if (!(rateKbps > 0)) fail(`--rate-kbps: the rate must be above 0 (got ${rateText})`);
   const strategy = values.strategy!;
   if (!isStrategyName(strategy)) fail(`--strategy: unknown strategy "${strategy}" (choose one of ${STRATEGY_NAMES.join(', ')})`);
+  let handicap;
+  try {
+    handicap = parseHandicap(process.env[HANDICAP_ENV]);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (handicap && handicap.strategy === strategy) {
+    process.stderr.write(`fanout send: ${HANDICAP_ENV} is set: ${strategy} is deliberately slowed (node ${handicap.node} waits ${handicap.untilMs} ms)\n`);
+  }
   const width = positiveInt('width', values.width);
   let transferId: Buffer | undefined;
   if (values['transfer-id'] !== undefined) {

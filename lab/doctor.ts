@@ -216,7 +216,7 @@ export function backendStatuses(
 }
 
 /** The backends this version can build (doctor must not promise one that does not exist). */
-export const IMPLEMENTED_BACKENDS: ReadonlySet<BackendName> = new Set<BackendName>(['netns']);
+export const IMPLEMENTED_BACKENDS: ReadonlySet<BackendName> = new Set<BackendName>(['netns', 'sim']);
 
 /** Probe this machine. Needs root for the kernel probes (skipped otherwise). */
 export async function detectCapabilities(commander: Commander, opts: DetectOptions = {}): Promise<Capabilities> {
@@ -268,7 +268,9 @@ export function chooseBackend(choice: BackendChoice, caps: Pick<Capabilities, 'b
   }
   if (b.netns.usable) return { backend: 'netns', reason: `auto: ${b.netns.reason}` };
   if (b.docker.usable) return { backend: 'docker', reason: `auto: netns unusable (${b.netns.reason}); ${b.docker.reason}` };
-  if (b.sim.usable) return { backend: 'sim', reason: `auto: netns unusable (${b.netns.reason}); ${b.docker.reason}` };
+  if (b.sim.usable) {
+    return { backend: 'sim', reason: `auto: falling back to the simulator: netns unusable (${b.netns.reason}); docker unusable (${b.docker.reason})` };
+  }
   throw new BackendUnavailableError(
     `no lab backend can run here: netns ${b.netns.reason}; docker: ${b.docker.reason}; sim: ${b.sim.reason} (run as root for netns)`,
   );

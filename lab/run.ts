@@ -19,6 +19,8 @@ import { computeMedians } from './results/stats.js';
 import { defaultResultsDir, writeResults } from './results/write.js';
 import { fillBytes } from './rng.js';
 import { runOnce, RunError } from './runner.js';
+import { simulatedRun } from './sim/backend.js';
+import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario } from './scenario/index.js';
 import type { BackendChoice, BackendName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
 
@@ -34,6 +36,8 @@ export interface LabOptions {
   scenarioPath: string;
   strategies?: StrategyName[];
   repeat?: number;
+  /** Repeats once the backend is known (the regression gate repeats emulated runs, not simulated ones). */
+  repeatFor?: (backend: BackendName) => number;
   out?: string;
   backend?: BackendChoice;
   keep?: boolean;
@@ -106,8 +110,16 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   if (o.strategies) topology.strategies = o.strategies;
   if (o.repeat) topology.repeat = o.repeat;
   const chosen = chooseBackend(o.backend ?? topology.backend, caps);
-  log(`scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend} (${chosen.reason})`);
-  const warnings = fidelityWarnings(topology);
+  const simulated = chosen.backend === 'sim';
+  log(
+    `scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend}${simulated ? ' (SIMULATED: no real network)' : ''} (${chosen.reason})`,
+  );
+  if (!o.repeat && o.repeatFor) topology.repeat = o.repeatFor(chosen.backend);
+  const warnings = simulated ? [] : fidelityWarnings(topology);
+  const handicap = parseHandicap(process.env[HANDICAP_ENV]);
+  if (handicap) {
+    warnings.push(`${HANDICAP_ENV}=${process.env[HANDICAP_ENV]}: ${handicap.strategy} is deliberately slowed (node ${handicap.node} waits ${handicap.untilMs} ms)`);
+  }
   for (const w of warnings) log(`warning: ${w}`);
 
   const workDir = mkdtempSync(join(tmpdir(), `fanout-lab-${topology.name}-`));
@@ -122,8 +134,10 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const startedAt = new Date();
   const runs: RunResult[] = [];
   try {
-    let srcFile: string;
-    if (topology.file.kind === 'size') {
+    let srcFile = '';
+    if (simulated) {
+      // No bytes move: no source file, no network.
+    } else if (topology.file.kind === 'size') {
       srcFile = join(workDir, 'src.bin');
       writeSeededFile(srcFile, topology.file.sizeBytes, topology.seed);
     } else {
@@ -134,6 +148,12 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     for (const strategy of topology.strategies) {
       for (let repeat = 1; repeat <= topology.repeat; repeat++) {
         k++;
+        if (simulated) {
+          const r = simulatedRun(topology, strategy, repeat, topology.sim ?? {});
+          runs.push(r);
+          log(`[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}: makespan ${r.makespanS.toFixed(2)} s (simulated), bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}`);
+          continue;
+        }
         if (net === null) {
           const t0 = performance.now();
           net = await buildNetwork(chosen.backend, topology, commander);
@@ -183,6 +203,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     scenario: topology,
     backend: chosen.backend,
     backendReason: chosen.reason,
+    simulated,
     environment: environment(),
     startedAt: startedAt.toISOString(),
     warnings,

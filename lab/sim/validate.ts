@@ -1,0 +1,118 @@
+/**
+ * Is the simulator right? For each shipped scenario and strategy, the simulated makespan against
+ * the median makespan measured on the emulated network (netns), as a ratio; a row misses when the
+ * two differ by more than VALIDATION_TOLERANCE.
+ *
+ * The emulated figures come from a reference file (lab/sim/netns-reference.json, committed, made
+ * from real `npm run lab -- ... --backend netns` results folders with --update-reference), so the
+ * check runs anywhere in seconds; pass results folders to compare against fresh runs instead.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StrategyName } from '../../sender/strategies/names.js';
+import { median } from '../results/stats.js';
+import { loadScenario } from '../scenario/index.js';
+import type { ScenarioResults } from '../types.js';
+import { simulatedRun } from './backend.js';
+
+export const VALIDATION_TOLERANCE = 0.1;
+
+export interface ReferenceEntry {
+  /** Median makespan over the emulated repeats, s. */
+  makespanS: number;
+  /** Every repeat's makespan, s. */
+  runsS: number[];
+  lowerBoundS: number;
+}
+
+export interface Reference {
+  /** Where the figures come from: backend, machine, commit, date. */
+  source: { backend: string; gitCommit: string | null; kernel: string; cpus: number; startedAt: string }[];
+  scenarios: Record<string, Partial<Record<StrategyName, ReferenceEntry>>>;
+}
+
+export class ValidationInputError extends Error {
+  override readonly name = 'ValidationInputError';
+}
+
+/** Every summary.json at `dir` or one level below it (a results folder, or a folder of them). */
+export function findSummaries(dir: string): string[] {
+  if (!existsSync(dir)) throw new ValidationInputError(`${dir} does not exist`);
+  const direct = join(dir, 'summary.json');
+  if (existsSync(direct)) return [direct];
+  const out = readdirSync(dir)
+    .map((d) => join(dir, d, 'summary.json'))
+    .filter((p) => existsSync(p) && statSync(p).isFile());
+  if (out.length === 0) throw new ValidationInputError(`no summary.json in ${dir} or its sub-folders (a results folder from npm run lab)`);
+  return out;
+}
+
+/** A reference from emulated results folders (simulated ones are refused). */
+export function referenceFromResults(summaryPaths: readonly string[]): Reference {
+  const ref: Reference = { source: [], scenarios: {} };
+  for (const p of summaryPaths) {
+    let r: ScenarioResults;
+    try {
+      r = JSON.parse(readFileSync(p, 'utf8')) as ScenarioResults;
+    } catch (err) {
+      throw new ValidationInputError(`${p}: not a readable summary.json (${(err as Error).message})`);
+    }
+    if (r.backend === 'sim' || r.simulated) throw new ValidationInputError(`${p} is a simulated run: the reference must come from an emulated network`);
+    if (!r.scenario?.name || !Array.isArray(r.runs)) throw new ValidationInputError(`${p}: not a lab summary (no scenario name or runs)`);
+    ref.source.push({ backend: r.backend, gitCommit: r.environment.gitCommit, kernel: r.environment.kernel, cpus: r.environment.cpus, startedAt: r.startedAt });
+    const entries: Partial<Record<StrategyName, ReferenceEntry>> = {};
+    for (const strategy of new Set(r.runs.map((x) => x.strategy))) {
+      const runs = r.runs.filter((x) => x.strategy === strategy && x.failedReceivers === 0);
+      if (runs.length === 0) continue;
+      entries[strategy] = { makespanS: median(runs.map((x) => x.makespanS)), runsS: runs.map((x) => x.makespanS), lowerBoundS: runs[0]!.lowerBoundS };
+    }
+    ref.scenarios[r.scenario.name] = entries;
+  }
+  return ref;
+}
+
+export interface ValidationRow {
+  scenario: string;
+  strategy: StrategyName;
+  simulatedS: number;
+  emulatedS: number;
+  /** simulated / emulated */
+  ratio: number;
+  ok: boolean;
+}
+
+/** Simulates every scenario file and strategy that the reference has figures for. */
+export function validate(scenarioPaths: readonly string[], ref: Reference, tolerance = VALIDATION_TOLERANCE): ValidationRow[] {
+  const rows: ValidationRow[] = [];
+  for (const path of scenarioPaths) {
+    const t = loadScenario(path, { netem: false });
+    const emulated = ref.scenarios[t.name];
+    if (!emulated) continue;
+    for (const strategy of t.strategies) {
+      const e = emulated[strategy];
+      if (!e) continue;
+      const sim = simulatedRun(t, strategy, 1, t.sim ?? {});
+      const ratio = sim.makespanS / e.makespanS;
+      rows.push({ scenario: t.name, strategy, simulatedS: sim.makespanS, emulatedS: e.makespanS, ratio, ok: Math.abs(ratio - 1) <= tolerance });
+    }
+  }
+  return rows;
+}
+
+export function formatValidation(rows: readonly ValidationRow[], tolerance = VALIDATION_TOLERANCE): string {
+  const lines = [
+    `simulated makespan against the median emulated (netns) makespan; a row misses beyond ±${(tolerance * 100).toFixed(0)} %`,
+    '',
+    'scenario     strategy            simulated s  emulated s   ratio',
+    '----------------------------------------------------------------',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `${r.scenario.padEnd(12)} ${r.strategy.padEnd(18)} ${r.simulatedS.toFixed(2).padStart(11)} ${r.emulatedS.toFixed(2).padStart(11)} ${r.ratio.toFixed(3).padStart(7)}${r.ok ? '' : '  MISS'}`,
+    );
+  }
+  const misses = rows.filter((r) => !r.ok).length;
+  const worst = rows.reduce((a, r) => Math.max(a, Math.abs(r.ratio - 1)), 0);
+  lines.push('', `${rows.length} rows, ${misses} miss(es); largest difference ${(worst * 100).toFixed(1)} %`);
+  return lines.join('\n');
+}
