@@ -12,6 +12,7 @@ Commands:
   doctor    what this machine can emulate, and why
   clean     remove whatever a crashed lab run left behind
   lab-check the makespan regression gate over scenarios/ci (npm run lab:check; fanout lab-check --help)
+  compare   results folders side by side, with differences and charts (fanout compare --help)
 
   fanout --version
 `;
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./lab.js')).doctorCommand,
   clean: async () => (await import('./lab.js')).cleanCommand,
   'lab-check': async () => (await import('./check.js')).checkCommand,
+  compare: async () => (await import('./compare.js')).compareCommand,
 };
 
 function version(): string {

@@ -22,6 +22,11 @@ export function strategyColor(strategy: StrategyName): string {
   return PALETTE[(i < 0 ? 0 : i) % PALETTE.length]!;
 }
 
+/** The i-th palette colour (wrapping), for series that are not strategies, such as compared runs. */
+export function paletteColor(i: number): string {
+  return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
+}
+
 /** `#rrggbb` with an alpha, as rgba(). */
 export function withAlpha(hex: string, alpha: number): string {
   const n = Number.parseInt(hex.slice(1), 16);

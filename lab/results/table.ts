@@ -41,7 +41,7 @@ export function summaryRows(results: ScenarioResults): string[][] {
 }
 
 /** Pads every cell to its column's width: text left-aligned in the first column, numbers right-aligned. */
-function layout(rows: string[][]): string[] {
+export function layout(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   return rows.map((row) =>
     row
