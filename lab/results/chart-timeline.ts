@@ -24,9 +24,27 @@ import {
 /** Pixel height of one receiver row; the chart is never shorter than 600 px. */
 const ROW_PX = 15;
 
-/** The size of a timeline with `receivers` rows: 1000 px wide, at least 600 px tall. */
+/** A timeline draws at most this many receivers (the simulator runs 10,000): an even sample beyond it. */
+export const TIMELINE_MAX_ROWS = 200;
+
+/** The size of a timeline with `receivers` rows (sampled beyond TIMELINE_MAX_ROWS): 1000 px wide, at least 600 px tall. */
 export function timelineChartSize(receivers: number): ChartSizePx {
-  return { widthPx: 1000, heightPx: Math.max(600, 170 + ROW_PX * receivers) };
+  return { widthPx: 1000, heightPx: Math.max(600, 170 + ROW_PX * Math.min(receivers, TIMELINE_MAX_ROWS)) };
+}
+
+/**
+ * At most `max` of `rows`, evenly spaced in their order, always keeping the last receiver to finish
+ * (the one that sets the makespan) and every failed one that fits.
+ */
+export function sampleRows(rows: readonly ReceiverResult[], max = TIMELINE_MAX_ROWS): ReceiverResult[] {
+  if (rows.length <= max) return [...rows];
+  const keep = new Set<ReceiverResult>();
+  const last = rows.reduce((a, r) => ((r.doneS ?? Infinity) > (a.doneS ?? Infinity) ? r : a));
+  keep.add(last);
+  for (const r of rows) if (failed(r) && keep.size < max / 2) keep.add(r);
+  const step = rows.length / (max - keep.size);
+  for (let k = 0; keep.size < max && Math.floor(k * step) < rows.length; k++) keep.add(rows[Math.floor(k * step)]!);
+  return rows.filter((r) => keep.has(r));
 }
 
 /** Receivers top to bottom: fastest download first, then by index. */
@@ -45,7 +63,8 @@ export function timelineChartConfig(results: ScenarioResults, strategy: Strategy
   const run: RunResult | undefined = medianRun(results.runs, strategy);
   if (run === undefined) throw new RangeError(`no runs of strategy ${strategy} to draw a timeline for`);
   const repeats = runsOf(results.runs, strategy).length;
-  const rows = timelineOrder(run.receivers);
+  const all = timelineOrder(run.receivers);
+  const rows = sampleRows(all);
   const color = strategyColor(strategy);
   const endS = run.makespanS;
 
@@ -78,7 +97,8 @@ export function timelineChartConfig(results: ScenarioResults, strategy: Strategy
       plugins: {
         title: titleOptions(`${titlePrefix(results)}: ${strategy}, per-receiver timeline`),
         subtitle: subtitleOptions(
-          `${repeatNote}, makespan ${formatSeconds(run.makespanS)} s${failNote}; receivers by download rate, fastest at the top`,
+          `${repeatNote}, makespan ${formatSeconds(run.makespanS)} s${failNote}; receivers by download rate, fastest at the top` +
+            (rows.length < all.length ? ` (${rows.length} of ${all.length} shown: an even sample and the last to finish)` : ''),
         ),
         legend: {
           position: 'top',

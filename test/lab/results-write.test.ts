@@ -181,3 +181,19 @@ describe('sampleScenarioResults (64 receivers, 5 strategies, one slow node)', ()
     expect((cdfChartConfig(sample).options?.scales?.['x'] as { type: string }).type).toBe('logarithmic');
   });
 });
+
+describe('timeline sampling (the simulator writes 10,000 receivers)', () => {
+  it('draws at most TIMELINE_MAX_ROWS, evenly, always with the last receiver to finish', async () => {
+    const { sampleRows, TIMELINE_MAX_ROWS } = await import('../../lab/results/chart-timeline.js');
+    const rows = Array.from({ length: 1000 }, (_, i) => ({
+      index: i, address: `sim:${i}`, downBps: 1e6, upBps: 1e6, fragmentBytes: 1, bytes: 1,
+      startS: 0, firstByteS: 0, doneS: i === 777 ? 99 : 1, verified: false,
+    }));
+    const s = sampleRows(rows);
+    expect(s.length).toBe(TIMELINE_MAX_ROWS);
+    expect(s.some((r) => r.index === 777)).toBe(true);
+    expect(s.map((r) => r.index)).toEqual([...s.map((r) => r.index)].sort((a, b) => a - b));
+    expect(timelineChartSize(10_000).heightPx).toBe(170 + 15 * TIMELINE_MAX_ROWS);
+    expect(sampleRows(rows.slice(0, 50)).length).toBe(50);
+  });
+});
