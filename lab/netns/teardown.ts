@@ -35,11 +35,17 @@ export const realProcessOps: ProcessOps = {
 };
 
 /**
- * Is `actual` (a live process's argv) the lab's process? With a recorded argv: exactly that argv
- * (guards against a reused pid). Without: some argv word mentions `fanout`.
+ * Is `actual` (a live process's argv) the lab's process? With a recorded argv: exactly that argv,
+ * or, for `ip netns exec NS cmd ...`, exactly `cmd ...` (what the process shows once ip has exec'd
+ * it) (guards against a reused pid). Without: some argv word mentions `fanout`.
  */
 export function isFanoutCmdline(actual: readonly string[], recorded?: readonly string[]): boolean {
-  if (recorded !== undefined) return actual.length === recorded.length && actual.every((w, i) => w === recorded[i]);
+  if (recorded !== undefined) {
+    const same = (want: readonly string[]): boolean => actual.length === want.length && actual.every((w, i) => w === want[i]);
+    // `ip netns exec NS cmd ...` execs cmd: the live process then shows just `cmd ...`.
+    const exec = recorded[0] === 'ip' && recorded[1] === 'netns' && recorded[2] === 'exec' ? recorded.slice(4) : null;
+    return same(recorded) || (exec !== null && exec.length > 0 && same(exec));
+  }
   return actual.some((w) => w.includes('fanout'));
 }
 

@@ -147,6 +147,10 @@ describe('undo', () => {
   it('matches a live process to the ledger by recorded argv, else by "fanout"', () => {
     expect(isFanoutCmdline(['node', 'r.js'], ['node', 'r.js'])).toBe(true);
     expect(isFanoutCmdline(['node', 'r.js', 'x'], ['node', 'r.js'])).toBe(false);
+    // A receiver started as `ip netns exec NS node ...` shows `node ...` once ip has exec'd it.
+    expect(isFanoutCmdline(['/usr/bin/node', 'f.js', 'receive'], ['ip', 'netns', 'exec', 'fl1234-r0', '/usr/bin/node', 'f.js', 'receive'])).toBe(true);
+    expect(isFanoutCmdline(['/usr/bin/node', 'f.js', 'send'], ['ip', 'netns', 'exec', 'fl1234-r0', '/usr/bin/node', 'f.js', 'receive'])).toBe(false);
+    expect(isFanoutCmdline(['ip', 'netns', 'exec'], ['ip', 'netns', 'exec', 'fl1234-r0'])).toBe(false);
     expect(isFanoutCmdline(['node', '/opt/fanout-lab/dist/cli/fanout.js', 'receive'])).toBe(true);
     expect(isFanoutCmdline(['sleep', '100'])).toBe(false);
   });

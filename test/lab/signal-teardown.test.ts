@@ -1,0 +1,54 @@
+/**
+ * SIGTERM in the middle of a lab run (root only): the lab tears down and exits 143, and none of
+ * the receiver processes it started survives (they were started through `ip netns exec`, so once
+ * running they show a different command line from the one recorded; teardown must still know them).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FANOUT } from '../helpers/procs.js';
+
+const isRoot = process.getuid?.() === 0;
+const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const work = mkdtempSync(join(tmpdir(), 'fanout-sigterm-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const NAME = `sigterm-${process.pid}`;
+
+function survivors(): string[] {
+  const out = spawnSync('pgrep', ['-af', `fanout-lab-${NAME}-`], { encoding: 'utf8' }).stdout ?? '';
+  return out.split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
+}
+
+describe.skipIf(!isRoot)('SIGTERM during a lab run (root)', () => {
+  it('exits 143 and leaves no receiver process and no namespace behind', async () => {
+    const scenario = join(work, 'small.yaml');
+    const text = readFileSync(join(repo, 'scenarios/ci/small.yaml'), 'utf8').replace(/^name: .*$/m, `name: ${NAME}`).replace(/^file: .*$/m, 'file: { size: 64MiB }');
+    writeFileSync(scenario, text);
+    const child = spawn(process.execPath, [FANOUT, 'lab', scenario, '--backend', 'netns', '--strategies', 'sequential', '--out', join(work, 'out')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    const prefix = await new Promise<string>((res, rej) => {
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        const m = /network (fl[0-9a-f]{4}) up/.exec(err);
+        if (m) res(m[1]!);
+      });
+      child.on('exit', (code) => rej(new Error(`lab exited ${code} early: ${err}`)));
+    });
+    // Let the receivers start and the transfer begin (8 MiB per receiver: several seconds).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(survivors().length).toBeGreaterThan(0);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(survivors()).toEqual([]);
+    const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+    expect(ns).not.toContain(prefix);
+  }, 60_000);
+});
