@@ -66,6 +66,8 @@ export interface Topology {
 /** The simulator's model parameters (see lab/sim/engine.ts). */
 export interface SimModelParams {
   connectMs: number;
+  setupCpuMs: number;
+  setupCores: number;
   rttMs: number;
   initialWindowBytes: number;
   progressTailMs: number;

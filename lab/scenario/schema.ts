@@ -33,8 +33,9 @@
  * check:                  # optional pass/fail thresholds for `fanout lab`
  *   efficiency: { backpressure: 1.15 }  # per strategy (must be in `strategies`), >= 1
  * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
- *   connectMs: 3          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, rttMs, finalizeMs,
- *   rttMs: 0.2            #   progressTailMs (>= 0), initialWindowBytes (> 0), linkEfficiency (0..1]
+ *   connectMs: 1          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, setupCpuMs, rttMs,
+ *   setupCpuMs: 4         #   finalizeMs, progressTailMs (>= 0), setupCores, initialWindowBytes
+ *                         #   (> 0), linkEfficiency (0..1]
  * ```
  *
  * Rates: "20mbit" (see core/units.ts), or wherever a rate stands, a distribution drawn per receiver:
@@ -82,7 +83,7 @@ export const GROUP_KEYS = ['select', 'down', 'up', ...NETEM_KEYS] as const;
 export const SENDER_KEYS = ['up'] as const;
 export const EVENT_KEYS = ['at', 'select', 'down', 'up'] as const;
 export const CHECK_KEYS = ['efficiency'] as const;
-export const SIM_KEYS = ['connectMs', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
+export const SIM_KEYS = ['connectMs', 'setupCpuMs', 'setupCores', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
 export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every'] as const;
 export const LOGNORMAL_KEYS = ['median', 'sigma', 'min', 'max'] as const;
 export const UNIFORM_KEYS = ['min', 'max'] as const;

@@ -351,7 +351,7 @@ function readSim(v: unknown, issues: Issues): Partial<SimModelParams> | undefine
   const out: Partial<SimModelParams> = {};
   for (const key of S.SIM_KEYS) {
     if (o[key] === undefined) continue;
-    const bounds = key === 'linkEfficiency' ? { gt: 0, max: 1 } : key === 'initialWindowBytes' ? { gt: 0 } : { min: 0 };
+    const bounds = key === 'linkEfficiency' ? { gt: 0, max: 1 } : key === 'initialWindowBytes' || key === 'setupCores' ? { gt: 0 } : { min: 0 };
     const value = readNumber(o[key], at('sim', key), issues, bounds);
     if (value !== undefined) out[key] = value;
   }

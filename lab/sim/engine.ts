@@ -34,7 +34,9 @@ import { waterLevel } from './fair-share.js';
 
 /**
  * What the simulator assumes about the machines and TCP; see DEFAULT_SIM_MODEL.
- *   connectMs: from starting a connection to the sender holding the receiver's ACCEPT;
+ *   connectMs: network time to connect (TCP handshake, HELLO, ACCEPT on the wire);
+ *   setupCpuMs, setupCores: CPU time a connection's set-up costs (sender and receiver: sockets,
+ *     the receiver's .part file, cold code paths), shared by processor sharing among `setupCores`;
  *   rttMs: sender-receiver round trip (report latency, slow start);
  *   initialWindowBytes: TCP's initial congestion window (slow start);
  *   progressTailMs: the receiver's tail-report delay (receiver/session.ts PROGRESS_TAIL_MS);
@@ -50,7 +52,9 @@ export type SimModel = SimModelParams;
  * tail; fsync + rename + directory fsync a few ms.
  */
 export const DEFAULT_SIM_MODEL: SimModel = {
-  connectMs: 3,
+  connectMs: 1,
+  setupCpuMs: 4,
+  setupCores: 2,
   rttMs: 0.2,
   initialWindowBytes: 10 * 1448,
   progressTailMs: 5,
@@ -129,6 +133,70 @@ interface Ev {
   t: number;
   seq: number;
   run: () => void;
+}
+
+/**
+ * Connection set-ups as equal jobs of `cpuMs` sharing `cores` by processor sharing: with n in
+ * progress each advances at min(1, cores/n), so 64 set-ups started together on 2 cores all end
+ * about 64 x cpuMs / 2 later, which is what the emulated lab shows (all 64 ACCEPTs 126-174 ms
+ * in). Equal jobs finish in the order they started, so a virtual clock (the work each in-progress
+ * job has received) and one pending event for the oldest job suffice: O(1) per change.
+ */
+export class SetupServer {
+  private readonly jobs: { doneAtV: number; run: () => void }[] = [];
+  private head = 0;
+  /** Work each job in progress has received since the start, ms of CPU. */
+  private v = 0;
+  private lastMs = 0;
+  private version = 0;
+
+  constructor(
+    private readonly cpuMs: number,
+    private readonly cores: number,
+    private readonly now: () => number,
+    private readonly at: (t: number, run: () => void) => void,
+  ) {}
+
+  private get inProgress(): number {
+    return this.jobs.length - this.head;
+  }
+
+  private advance(): void {
+    const t = this.now();
+    const n = this.inProgress;
+    if (n > 0) this.v += (t - this.lastMs) * Math.min(1, this.cores / n);
+    this.lastMs = t;
+  }
+
+  /** Starts a set-up; `run` is called when it is done. */
+  start(run: () => void): void {
+    if (!(this.cpuMs > 0)) {
+      run();
+      return;
+    }
+    this.advance();
+    this.jobs.push({ doneAtV: this.v + this.cpuMs, run });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const n = this.inProgress;
+    if (n === 0) {
+      this.jobs.length = 0;
+      this.head = 0;
+      return;
+    }
+    const version = ++this.version;
+    const job = this.jobs[this.head]!;
+    const rate = Math.min(1, this.cores / n);
+    this.at(this.now() + Math.max(0, job.doneAtV - this.v) / rate, () => {
+      if (version !== this.version) return;
+      this.advance();
+      this.head++;
+      this.schedule();
+      job.run();
+    });
+  }
 }
 
 export class SimError extends Error {
@@ -302,6 +370,9 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
     else scheduleMilestone(i);
   };
 
+  // --- connection set-up: equal CPU jobs sharing `setupCores` (processor sharing) ---------------
+  const setups = new SetupServer(m.setupCpuMs, m.setupCores, () => now, at);
+
   // --- the sender, as the pump's host ------------------------------------------------------------
   const writable = (i: number, maxBytes: number): number => {
     if (state[i] !== St.Open) return 0;
@@ -346,8 +417,9 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
       nodes[i]!.attempts++;
       if (nodes[i]!.attempts === 1) openOrder.push(i);
       maxConcurrent = Math.max(maxConcurrent, pump.openCount);
-      const setupMs = m.connectMs + slowStartLossMs(cap[i]!, m.rttMs, m.initialWindowBytes);
-      at(now + setupMs, () => {
+      // Network set-up first, then the CPU work of setting the connection up (shared), then what
+      // slow start costs on this link.
+      at(now + m.connectMs, () => setups.start(() => at(now + slowStartLossMs(cap[i]!, m.rttMs, m.initialWindowBytes), () => {
         if (epoch[i] !== e) return;
         state[i] = St.Open;
         const offset = Math.floor(arrived[i]!);
@@ -358,7 +430,7 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
         strategy.onOpen(now, i, offset);
         syncRoom(i);
         requestPump();
-      });
+      })));
     },
     writable,
     write: (_t, i, bytes) => {

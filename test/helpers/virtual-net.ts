@@ -41,7 +41,7 @@ export function runVirtual(o: VirtualNetOptions): VirtualRun {
     windowBytes: o.windowBytes ?? 256 * 1024,
     progressEveryBytes: o.progressEveryBytes ?? 16 * 1024,
     changes: o.changes ?? [],
-    model: { connectMs: o.connectMs ?? 1, rttMs: 0, finalizeMs: 0, linkEfficiency: 1 },
+    model: { connectMs: o.connectMs ?? 1, setupCpuMs: 0, rttMs: 0, finalizeMs: 0, linkEfficiency: 1 },
     maxMs: o.maxMs ?? 600_000,
   });
   return {

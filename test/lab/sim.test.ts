@@ -11,7 +11,7 @@ import { STRATEGY_NAMES } from '../../sender/strategies/names.js';
 const KiB = 1024;
 const MiB = 1 << 20;
 /** No start-up cost, no latency: only the fluid network decides. */
-const IDEAL = { connectMs: 0, rttMs: 0, finalizeMs: 0, progressTailMs: 5, linkEfficiency: 1, initialWindowBytes: 14480 };
+const IDEAL = { connectMs: 0, setupCpuMs: 0, setupCores: 2, rttMs: 0, finalizeMs: 0, progressTailMs: 5, linkEfficiency: 1, initialWindowBytes: 14480 };
 
 function sim(o: Partial<SimTransferOptions> & Pick<SimTransferOptions, 'fragmentBytes' | 'capacityBytesPerS'>) {
   return simulateTransfer({ strategy: 'backpressure', windowBytes: 8 * MiB, model: IDEAL, ...o });
@@ -179,5 +179,23 @@ describe('every strategy in the simulator against the lower bound', () => {
     const base = simulatedRun(t, 'backpressure', 1);
     const slow = simulatedRun(t, 'backpressure', 1, { connectMs: 200 });
     expect(slow.makespanS).toBeGreaterThan(base.makespanS + 0.2);
+  });
+});
+
+describe('connection set-up shared by processor sharing', () => {
+  it('64 set-ups of 4 ms on 2 cores all end at 128 ms; one alone takes 4 ms', () => {
+    const many = sim({ fragmentBytes: Array(64).fill(64 * KiB), capacityBytesPerS: Array(64).fill(100 * MiB), model: { ...IDEAL, setupCpuMs: 4, setupCores: 2 } });
+    const starts = many.nodes.map((x) => x.startMs!);
+    expect(Math.min(...starts)).toBeCloseTo(128, 6);
+    expect(Math.max(...starts)).toBeCloseTo(128, 6);
+    const one = sim({ fragmentBytes: [64 * KiB], capacityBytesPerS: [100 * MiB], model: { ...IDEAL, setupCpuMs: 4, setupCores: 2 } });
+    expect(one.nodes[0]!.startMs).toBeCloseTo(4, 9);
+  });
+
+  it('a set-up that starts later finishes later, and the earlier ones speed up when it is alone', () => {
+    // Width 1: one at a time, each alone on the cores: 4 ms each, the next starting when one is done.
+    const r = sim({ fragmentBytes: [64 * KiB, 64 * KiB], capacityBytesPerS: [100 * MiB, 100 * MiB], width: 1, model: { ...IDEAL, setupCpuMs: 4, setupCores: 1 } });
+    expect(r.nodes[0]!.startMs).toBeCloseTo(4, 9);
+    expect(r.nodes[1]!.startMs! - r.nodes[0]!.doneMs!).toBeCloseTo(4, 9);
   });
 });
