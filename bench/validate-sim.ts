@@ -9,11 +9,10 @@
  *   --from DIR           use these netns results folders (or folders of them) instead of the file
  *   --update-reference   with --from: rewrite the reference file from those folders, then validate
  */
-import { readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import {
   ValidationInputError,
   findSummaries,

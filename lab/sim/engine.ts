@@ -15,7 +15,8 @@
  *     sender half a round trip later. When the last byte has arrived the receiver finishes the
  *     file (`finalizeMs`: hash, fsync, rename) and its ACK reaches the sender half a round trip later.
  *   - Start-up: a connection is usable `connectMs` after it is started (TCP handshake, HELLO,
- *     ACCEPT), plus what slow start costs on its link (see slowStartLossMs).
+ *     ACCEPT), plus its share of the set-up CPU work (SetupServer: many connections opened at
+ *     once wait for each other), plus what slow start costs on its link (slowStartLossMs).
  *
  * Everything is deterministic: events at equal times run in the order they were scheduled, and no
  * random number is drawn, so a scenario gives the same result bit for bit.
@@ -46,10 +47,12 @@ import { waterLevel } from './fair-share.js';
 export type SimModel = SimModelParams;
 
 /**
- * Defaults calibrated against the netns lab on this machine (see README, "The simulator"):
- * connection set-up plus HELLO/ACCEPT (the receiver opens and fsyncs a .part) a few ms; veth
- * round trip well under a millisecond; Linux's initial window of 10 segments; the receiver's 5 ms
- * tail; fsync + rename + directory fsync a few ms.
+ * Defaults calibrated against the netns lab on this machine (README, "The simulator"): the veth
+ * round trip is well under a millisecond; setting a connection up costs about 4 ms of CPU, and the
+ * lab's 64 receivers and its sender share 2 cores (all 64 ACCEPTs arrive 126-174 ms after the
+ * start); Linux's initial window is 10 segments; the receiver reports its tail after 5 ms; fsync,
+ * rename and directory fsync take a few ms; HTB's shaped links gave their full TCP goodput
+ * (1448/1514 of the link rate) on transfers of a second or more.
  */
 export const DEFAULT_SIM_MODEL: SimModel = {
   connectMs: 1,
