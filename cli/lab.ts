@@ -134,11 +134,11 @@ export async function cleanCommand(argv: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      'Usage: fanout clean [--dry-run] [--force]\n\nRemoves what killed lab runs left behind: the objects in their ledgers (/run/fanout-lab), any\nnamespace named like the lab\'s (fl<4 hex>-...), processes running inside those namespaces. Never\ntouches anything else. A run whose owner is still alive is skipped unless --force.\n',
+      'Usage: fanout clean [--dry-run] [--force]\n\nRemoves what killed lab runs left behind: the objects in their ledgers (/run/fanout-lab), any\nnamespace named like the lab\'s (fl<4 hex>-...), processes running inside those namespaces, and,\nwhen a Docker engine answers, containers and networks carrying the lab\'s run label. Never\ntouches anything else. A run whose owner is still alive is skipped unless --force.\n',
     );
     return EXIT.ok;
   }
-  const report = await runClean(new RealCommander(), { dryRun: values['dry-run'], force: values.force });
+  const report = await runClean(new RealCommander(), { dryRun: values['dry-run'], force: values.force, docker: true });
   process.stdout.write(`${formatCleanReport(report)}\n`);
   return report.errors.length > 0 || report.remaining.length > 0 ? EXIT.failed : EXIT.ok;
 }

@@ -9,7 +9,9 @@
  *   - every namespace whose name matches /^fl[0-9a-f]{4}-/ even without a ledger (an orphan);
  *   - processes running inside a namespace that is being deleted (they would otherwise keep the
  *     namespace and its veths alive after its name is gone); these are the lab's by where they run;
- *   - the ledger files once their namespaces are gone.
+ *   - the ledger files once their namespaces are gone;
+ *   - with `docker` set and an engine answering: containers and networks carrying the lab's run
+ *     label, and fanout processes left inside their network namespaces (lab/docker/clean.ts).
  * A ledger whose owner (its `run` header) is still alive with the same argv is a run in
  * progress: it and every namespace with its prefix are skipped unless `force` is set.
  * Non-lab names (`myns`, `flx`, `eth0` in the root namespace) are never touched.
@@ -18,6 +20,7 @@ import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Commander } from './commander.js';
 import { DEFAULT_LEDGER_DIR, listLedgerFiles, readLedgerFile, undoActions, type LedgerEntry, type RunEntry } from './ledger.js';
+import { formatDockerClean, runDockerClean, type DockerCleanReport } from './docker/clean.js';
 import { deleteLink, deleteNamespaces } from './netns/commands.js';
 import { HOST_IFNAME, isLabName, prefixOf } from './netns/plan.js';
 import { isFanoutCmdline, pidsInNamespaces, presentNamespaces, realProcessOps, type ProcessOps } from './netns/teardown.js';
@@ -131,6 +134,8 @@ export interface CleanOptions {
   dryRun?: boolean;
   /** Only these run prefixes. */
   prefixes?: readonly string[];
+  /** Also remove labelled Docker containers and networks (lab/docker/clean.ts) when an engine answers. */
+  docker?: boolean;
 }
 
 /** What runClean did. */
@@ -145,6 +150,8 @@ export interface CleanReport {
   errors: string[];
   /** Set when nothing was done (only planned). */
   dryRun?: boolean;
+  /** The Docker part (null: no engine answered; absent: not asked). */
+  docker?: DockerCleanReport | null;
 }
 
 /** Look at the machine (ledgers, namespaces, /proc) and gather planClean's inputs. */
@@ -174,6 +181,7 @@ export async function runClean(commander: Commander, opts: CleanOptions = {}): P
   const report: CleanReport = { plan, killed: [], deletedLinks: [], deletedNamespaces: [], removedLedgers: [], remaining: [], errors: [] };
   if (opts.dryRun) {
     report.dryRun = true;
+    if (opts.docker) report.docker = await runDockerClean({ ...opts, dryRun: true });
     return report;
   }
 
@@ -215,6 +223,10 @@ export async function runClean(commander: Commander, opts: CleanOptions = {}): P
       report.errors.push(`remove ${path}: ${String(e)}`);
     }
   }
+  if (opts.docker) {
+    report.docker = await runDockerClean(opts);
+    report.errors.push(...(report.docker?.errors ?? []).map((e) => `docker: ${e}`));
+  }
   return report;
 }
 
@@ -234,6 +246,7 @@ export function formatCleanReport(r: CleanReport): string {
     if (r.removedLedgers.length > 0) lines.push(`removed ${r.removedLedgers.length} ledger(s): ${r.removedLedgers.join(' ')}`);
   }
   for (const s of p.skipped) lines.push(`skipped ${s.what}: ${s.reason}`);
+  if (r.docker) lines.push(...formatDockerClean({ ...r.docker, errors: [] }, r.dryRun === true)); // its errors are in r.errors
   if (r.remaining.length > 0) lines.push(`STILL PRESENT: ${r.remaining.join(' ')}`);
   for (const e of r.errors) lines.push(`error: ${e}`);
   if (lines.length === 0) lines.push('nothing to clean');

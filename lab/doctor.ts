@@ -9,11 +9,13 @@
  * Docker: GET /version on the engine (DOCKER_HOST unix:// or tcp://, else /var/run/docker.sock).
  *
  * Backends: netns needs root + namespaces + veth + bridge + htb; docker needs an engine that
- * answers; sim always works. chooseBackend() turns a BackendChoice into one, with the reason.
+ * answers, on this machine, and root; sim always works. chooseBackend() turns a BackendChoice
+ * into one, with the reason.
  */
 import { request } from 'node:http';
 import { release } from 'node:os';
 import { CommandError, type Commander } from './commander.js';
+import { DOCKER_INSTALL_HINT, remoteEngineMessage, remoteEngineReason } from './docker/engine.js';
 import { makeRunPrefix } from './netns/plan.js';
 import type { BackendChoice, BackendName } from './types.js';
 
@@ -202,9 +204,7 @@ export function backendStatuses(
     missing.length === 0
       ? { usable: true, reason: `root, namespaces, veth, bridge and htb available${c.netem.ok ? ', netem too' : '; no netem: no delay/loss'}` }
       : { usable: false, reason: `needs ${missing.join(', ')}` };
-  const docker: BackendStatus = c.docker.ok
-    ? { usable: true, reason: `Docker ${c.docker.detail} at ${c.docker.endpoint}` }
-    : { usable: false, reason: `no Docker engine at ${c.docker.endpoint} (${c.docker.detail})` };
+  const docker = dockerStatus(c);
   const notBuilt = (what: string): BackendStatus => ({ usable: false, reason: `${what}, but this version of the lab does not have that backend yet` });
   return {
     netns,
@@ -215,8 +215,25 @@ export function backendStatuses(
   };
 }
 
+/**
+ * The docker backend: an engine that answers, on this machine, and root (it shapes the host side
+ * of each container's veth with tc and enters containers' namespaces with nsenter). Without an
+ * engine on Linux, says how to get one.
+ */
+function dockerStatus(c: Pick<Capabilities, 'docker' | 'root'>, platform: string = process.platform): BackendStatus {
+  if (!c.docker.ok) {
+    const noEngine = /^no engine:/.test(c.docker.detail) && platform === 'linux';
+    return { usable: false, reason: `no Docker engine at ${c.docker.endpoint} (${c.docker.detail})${noEngine ? `; ${DOCKER_INSTALL_HINT}` : ''}` };
+  }
+  const found = `Docker ${c.docker.detail} at ${c.docker.endpoint}`;
+  const remote = remoteEngineReason(c.docker.endpoint);
+  if (remote !== null) return { usable: false, reason: `${found}, but ${remoteEngineMessage(remote)}` };
+  if (!c.root) return { usable: false, reason: `${found}, but the docker backend needs root (tc on the host side of each container's veth, nsenter)` };
+  return { usable: true, reason: found };
+}
+
 /** The backends this version can build (doctor must not promise one that does not exist). */
-export const IMPLEMENTED_BACKENDS: ReadonlySet<BackendName> = new Set<BackendName>(['netns', 'sim']);
+export const IMPLEMENTED_BACKENDS: ReadonlySet<BackendName> = new Set<BackendName>(['netns', 'docker', 'sim']);
 
 /** Probe this machine. Needs root for the kernel probes (skipped otherwise). */
 export async function detectCapabilities(commander: Commander, opts: DetectOptions = {}): Promise<Capabilities> {

@@ -96,8 +96,18 @@ export function writeSeededFile(path: string, sizeBytes: number, seed: number): 
   }
 }
 
-async function buildNetwork(backend: BackendName, t: Topology, commander: Commander): Promise<EmulatedNetwork> {
+async function buildNetwork(
+  backend: BackendName,
+  t: Topology,
+  commander: Commander,
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<EmulatedNetwork> {
   if (backend === 'netns') return new NetnsHosts(await NetnsNetwork.up(t, { commander }));
+  if (backend === 'docker') {
+    // Loaded only here: testcontainers costs ~0.2 s to import and netns runs never need it.
+    const { DockerNetwork } = await import('./docker/backend.js');
+    return DockerNetwork.up(t, { commander, log });
+  }
   throw new RunError(`the ${backend} backend is not available in this version of the lab yet; use --backend netns (as root)`);
 }
 
@@ -156,7 +166,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         }
         if (net === null) {
           const t0 = performance.now();
-          net = await buildNetwork(chosen.backend, topology, commander);
+          net = await buildNetwork(chosen.backend, topology, commander, log);
           log(`network ${net.prefix} up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
         }
         const label = `[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}`;
@@ -175,11 +185,13 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         } catch (err) {
           // A run that breaks (a receiver that will not start, a sender that dies): tear the network
           // down, build a fresh one and try this run once more; a second failure ends the lab.
+          // A signal's teardown may already have taken the network away: then stop here.
+          if (net === null) throw err;
           log(`${label}: run broke (${(err as Error).message.split('\n')[0]}); rebuilding the network and retrying once`);
-          const broken = net;
+          const broken: EmulatedNetwork = net;
           net = null;
           await broken.down();
-          net = await buildNetwork(chosen.backend, topology, commander);
+          net = await buildNetwork(chosen.backend, topology, commander, log);
           log(`network ${net.prefix} up`);
           done = 0;
           try {

@@ -6,37 +6,20 @@
  * namespace); no builder ever produces an `ip link` / `tc` command for the root namespace.
  * The only root-namespace commands are `ip netns add/del <prefix>-...`.
  *
- * Shaping follows LAB-NOTES: HTB with one default class whose rate equals its ceil,
- *
- *   qdisc replace dev D root handle 1: htb default 1
- *   class replace dev D parent 1: classid 1:1 htb rate Rbit ceil Rbit burst Bb cburst Bb
- *
- * on the bridge-side veth for a receiver's download and on `eth0` inside the host for its upload.
- * A timed change is `class change` in place (no qdisc delete/re-add: that glitches).
- *
- * Burst: tc's default HTB burst is rate/HZ + MTU, where HZ comes from /proc/net/psched. On a
- * high-resolution-timer kernel (this one: HZ reads as 1e9) that is just ~1600 bytes at any rate.
- * HTB caps its saved-up tokens at `burst`, so whenever its wake-up timer fires late by more
- * than burst/rate, the link loses the time it overslept: at 1 Gbit/s, 1600 bytes is 13 us, far
- * below real timer/softirq latency on a busy 2-vCPU VM, and TSO/GSO skbs of up to 64 KiB make
- * every send a wait. So we write the burst explicitly as one millisecond at the rate plus one
- * MTU-sized frame (tc's own default on an HZ=1000 kernel): 1725 B at 1 Mbit/s, 7850 B at
- * 50 Mbit/s, 126600 B at 1 Gbit/s (tc prints it rounded to its clock ticks, e.g. 126375b). The cost is at most 1 ms of line-rate burst, which
- * is nothing against transfers of a second or more; and the commands no longer depend on the
- * machine's timer resolution.
+ * Shaping (the HTB recipe, its burst, `gso_max_segs`) is shared with the docker backend and lives
+ * in lab/shaping.ts; here it is only placed: downloads on the bridge-side veth of each host,
+ * uploads on `eth0` inside the host. Its builders are re-exported for existing callers.
  */
+import { GSO_MAX_SEGS, htbClassArgs, initialShapeLines, shapeLines } from '../shaping.js';
 import { HOST_IFNAME, LAB_PREFIX_LEN, planHosts, planNamespaces, type HostPlan, type NetnsPlan } from './plan.js';
+
+export { HTB_BURST_MS, HTB_MTU_BYTES, htbBurstBytes, htbClassArgs, htbRate, shapeLines } from '../shaping.js';
 
 /** One command for a Commander: argv, plus stdin text for batch mode. */
 export interface Invocation {
   argv: string[];
   input?: string;
 }
-
-/** The bytes tc assumes per frame when it pads a burst (its own default MTU term). */
-export const HTB_MTU_BYTES = 1600;
-/** How much line-rate time the burst covers (see the banner). */
-export const HTB_BURST_MS = 1;
 
 /** `['ip','netns','exec',ns,...argv]`. */
 export function execInNamespace(ns: string, argv: readonly string[]): string[] {
@@ -45,17 +28,6 @@ export function execInNamespace(ns: string, argv: readonly string[]): string[] {
 
 function batch(argv: string[], lines: readonly string[]): Invocation {
   return { argv, input: lines.map((l) => `${l}\n`).join('') };
-}
-
-/** A rate as tc reads it: integer bit/s with the `bit` unit, e.g. `20000000bit`. */
-export function htbRate(rateBps: number): string {
-  if (!Number.isFinite(rateBps) || rateBps <= 0) throw new RangeError(`not a finite positive rate: ${rateBps}`);
-  return `${Math.max(1, Math.round(rateBps))}bit`;
-}
-
-/** The burst (and cburst) in bytes for `rateBps`: 1 ms at the rate plus one frame. */
-export function htbBurstBytes(rateBps: number): number {
-  return Math.ceil((rateBps / 8) * (HTB_BURST_MS / 1000)) + HTB_MTU_BYTES;
 }
 
 // ---- bring-up -------------------------------------------------------------------------------
@@ -97,14 +69,8 @@ export function hostSetupLines(host: HostPlan): string[] {
   return [
     'link set lo up',
     `link set ${host.ifname} addrgenmode none`,
-    // Small GSO packets only. HTB charges a whole GSO skb (up to 64 KiB) when its bucket holds
-    // any tokens, so with full-size GSO the last super-packet of a transfer slips through unpaid:
-    // a 1 MiB fragment beat its 8 Mbit/s link by up to 5 %, and the lower bound stopped being
-    // one. With at most 8 segments per skb the slip is at most ~12 KB (1.1 % of 1 MiB; measured:
-    // 92.5-94.4 % goodput, never above the rate), and the CPU cost stays low: 64 receivers at a
-    // 200 Mbit/s aggregate ran with a fifth of the CPU idle, where 1 segment per skb saturated
-    // both cores at about 150 Mbit/s.
-    `link set ${host.ifname} gso_max_segs 8`,
+    // Small GSO packets only (why: lab/shaping.ts).
+    `link set ${host.ifname} gso_max_segs ${GSO_MAX_SEGS}`,
     `addr add ${host.address}/${LAB_PREFIX_LEN} dev ${host.ifname}`,
     `link set ${host.ifname} up`,
   ];
@@ -125,18 +91,6 @@ export function listLinks(ns: string): Invocation {
 
 // ---- shaping --------------------------------------------------------------------------------
 
-/** The two HTB lines (qdisc + class 1:1, rate = ceil) shaping `dev` to `rateBps`. */
-export function shapeLines(dev: string, rateBps: number): string[] {
-  return [`qdisc replace dev ${dev} root handle 1: htb default 1`, `class replace dev ${dev} ${htbClassArgs(rateBps)}`];
-}
-
-/** `parent 1: classid 1:1 htb rate R ceil R burst B cburst B` */
-export function htbClassArgs(rateBps: number): string {
-  const r = htbRate(rateBps);
-  const b = `${htbBurstBytes(rateBps)}b`;
-  return `parent 1: classid 1:1 htb rate ${r} ceil ${r} burst ${b} cburst ${b}`;
-}
-
 /** Lines for `tc -n <bridge ns> -batch -`: every shaped download. */
 export function bridgeShapingLines(plan: NetnsPlan): string[] {
   return planHosts(plan)
@@ -146,7 +100,7 @@ export function bridgeShapingLines(plan: NetnsPlan): string[] {
 
 /** Lines for `tc -n <host ns> -batch -`: the host's upload (empty when unshaped). */
 export function hostShapingLines(host: HostPlan): string[] {
-  return host.upBps === Infinity ? [] : shapeLines(host.ifname, host.upBps);
+  return initialShapeLines(host.ifname, host.upBps);
 }
 
 /** `tc -n <ns> -batch -` with `lines`. */

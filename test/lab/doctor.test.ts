@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandError, RecordingCommander } from '../../lab/commander.js';
+import { DOCKER_INSTALL_HINT } from '../../lab/docker/engine.js';
 import {
   BackendUnavailableError,
   chooseBackend,
@@ -58,7 +59,7 @@ describe('detectCapabilities', () => {
     expect(caps.veth.detail).toBe('not tried: no namespace');
   });
 
-  it('as non-root runs no command and falls back to docker when an engine answers', async () => {
+  it('as non-root runs no command; docker needs root too (tc on host-side veths), so auto takes the simulator', async () => {
     const rec = new RecordingCommander();
     const caps = await detectCapabilities(rec, {
       root: false,
@@ -67,13 +68,26 @@ describe('detectCapabilities', () => {
     });
     expect(rec.calls).toEqual([]);
     expect(caps.backends.netns).toEqual({ usable: false, reason: 'needs root' });
-    expect(chooseBackend('auto', caps)).toEqual({
-      backend: 'docker',
-      reason: 'auto: netns unusable (needs root); Docker engine 24.0.7 answers (API 1.43) at unix:///var/run/docker.sock',
-    });
+    expect(caps.backends.docker.usable).toBe(false);
+    expect(caps.backends.docker.reason).toMatch(/^Docker engine 24.0.7 answers \(API 1.43\) at unix:\/\/\/var\/run\/docker.sock, but the docker backend needs root/);
+    expect(chooseBackend('auto', caps).backend).toBe('sim');
     expect(() => chooseBackend('netns', caps)).toThrow(BackendUnavailableError);
     expect(() => chooseBackend('netns', caps)).toThrow('backend netns cannot run here: needs root');
+    expect(() => chooseBackend('docker', caps)).toThrow(/backend docker cannot run here: .*needs root/);
     expect(chooseBackend('sim', caps).backend).toBe('sim');
+  });
+
+  it('as root where namespaces are refused, falls back to docker when an engine answers', async () => {
+    const rec = new RecordingCommander([{ match: (a) => a[1] === 'netns', error: new CommandError(['ip'], 1, 'mount --make-shared /run/netns failed: Operation not permitted') }]);
+    const caps = await detectCapabilities(rec, {
+      root: true,
+      prefix: 'fl0d0c',
+      implemented: ALL,
+      probeDocker: async () => ({ ok: true, endpoint: 'unix:///var/run/docker.sock', detail: 'engine 24.0.7 answers (API 1.43)', apiVersion: '1.43' }),
+    });
+    const chosen = chooseBackend('auto', caps);
+    expect(chosen.backend).toBe('docker');
+    expect(chosen.reason).toMatch(/^auto: netns unusable \(needs netns \(ip netns add failed: mount --make-shared .*\); Docker engine 24.0.7 answers \(API 1.43\) at unix:\/\/\/var\/run\/docker.sock$/);
   });
 
   it('formats the human text', async () => {
@@ -96,8 +110,8 @@ describe('detectCapabilities', () => {
         '',
         'backends:',
         '  ok  netns   root, namespaces, veth, bridge and htb available; no netem: no delay/loss',
-        '  no  docker  no Docker engine at unix:///var/run/docker.sock (no engine: ENOENT)',
-        '  no  sim     needs nothing from the machine, but this version of the lab does not have that backend yet',
+        `  no  docker  no Docker engine at unix:///var/run/docker.sock (no engine: ENOENT)${process.platform === 'linux' ? `; ${DOCKER_INSTALL_HINT}` : ''}`,
+        '  ok  sim     always available (simulated flows, no real network)',
         '',
         'auto picks: netns',
       ].join('\n'),
@@ -107,11 +121,20 @@ describe('detectCapabilities', () => {
   it('never offers a backend this version cannot build, and says so when nothing can run', async () => {
     const caps = await detectCapabilities(new RecordingCommander(), {
       root: false,
+      implemented: new Set(['netns']),
       probeDocker: async () => ({ ok: true, endpoint: 'unix:///var/run/docker.sock', detail: 'engine 24.0.7 answers (API 1.43)', apiVersion: '1.43' }),
     });
     expect(caps.backends.docker.usable).toBe(false);
     expect(caps.backends.sim.usable).toBe(false);
+    expect(caps.backends.sim.reason).toMatch(/does not have that backend yet/);
     expect(() => chooseBackend('auto', caps)).toThrow(/no lab backend can run here: netns needs root;.*run as root for netns/);
+  });
+
+  it('without root and without Docker, auto falls back to the simulator and says why', async () => {
+    const caps = await detectCapabilities(new RecordingCommander(), { root: false, probeDocker: noDocker });
+    const chosen = chooseBackend('auto', caps);
+    expect(chosen.backend).toBe('sim');
+    expect(chosen.reason).toMatch(/^auto: falling back to the simulator: netns unusable \(needs root\); docker unusable \(no Docker engine/);
   });
 });
 
@@ -185,6 +208,6 @@ describe('Docker probe', () => {
   it('detectCapabilities respects DOCKER_HOST', async () => {
     const caps: Capabilities = await detectCapabilities(new RecordingCommander(), { root: false, dockerHost: 'unix:///nonexistent/d.sock', dockerTimeoutMs: 100 });
     expect(caps.docker.endpoint).toBe('unix:///nonexistent/d.sock');
-    expect(caps.backends.docker.reason).toBe('no Docker engine at unix:///nonexistent/d.sock (no engine: ENOENT)');
+    expect(caps.backends.docker.reason).toBe(`no Docker engine at unix:///nonexistent/d.sock (no engine: ENOENT)${process.platform === 'linux' ? `; ${DOCKER_INSTALL_HINT}` : ''}`);
   });
 });
