@@ -43,16 +43,25 @@ describe('shipped scenarios', () => {
     ...fs.readdirSync(path.join(SCENARIOS, 'ci')).map((f) => path.join('ci', f)),
   ];
 
-  it('ships the six scenarios and ci/small', () => {
+  it('ships the six scenarios, the simulated scale-10k, ci/small and the gate scenarios', () => {
     expect(files.sort()).toEqual(
-      ['ci/small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml', 'one-slow.yaml', 'rate-bound.yaml', 'uniform.yaml'].sort(),
+      [
+        'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
+        'one-slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
+      ].sort(),
     );
   });
 
   it.each(files)('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
     const t = loadScenario(path.join(SCENARIOS, f), NO_NETEM);
     expect(t.description.length).toBeGreaterThan(40);
-    expect(t.receivers.length).toBe(f.startsWith('ci') ? 8 : 64);
+    expect(t.strategies).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'static-split', 'sequential']);
+    if (t.backend === 'sim') {
+      // Beyond any emulated network on one machine: simulated only.
+      expect(t.receivers.length).toBe(10_000);
+      return;
+    }
+    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f.startsWith('ci') ? 8 : 64);
     // The `width` fastest links at once is the most that can be active together.
     const fastest = t.receivers.map((r) => r.downBps).sort((a, b) => b - a).slice(0, t.transfer.width);
     expect(fastest.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1_000_000_000);
@@ -238,7 +247,7 @@ check:
 
   it('reports unknown top-level keys', () => {
     expect(problems(BASE + 'colour: blue\n')).toEqual([
-      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check)',
+      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check, sim)',
     ]);
   });
 
@@ -254,9 +263,20 @@ check:
     expect(() => parseScenario('name: [unclosed\n', NO_NETEM)).toThrow(/^scenario:\d+: YAML: /);
   });
 
+  it('a sim block: known keys and ranges, paths in the errors', () => {
+    expect(problems(BASE + 'sim: { linkEfficiency: 1.5, setupCores: 0, connectMs: -1, warp: 9 }\n')).toEqual([
+      'sim.warp: unknown key (allowed: connectMs, setupCpuMs, setupCores, rttMs, initialWindowBytes, progressTailMs, finalizeMs, linkEfficiency)',
+      'sim.connectMs: -1 is out of range: expected a number >= 0',
+      'sim.setupCores: 0 is out of range: expected a number > 0',
+      'sim.linkEfficiency: 1.5 is out of range: expected a number > 0 and <= 1',
+    ]);
+    const t = parseScenario(BASE + 'sim: { connectMs: 2, setupCpuMs: 0 }\n', NO_NETEM, 'x.yaml');
+    expect(t.sim).toEqual({ connectMs: 2, setupCpuMs: 0 });
+  });
+
   it('rejects a document that is not a mapping', () => {
     expect(problems('- a\n- b\n')).toEqual([
-      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check; got a list',
+      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check, sim; got a list',
     ]);
   });
 
