@@ -19,7 +19,7 @@ import { loadScenario } from './scenario/index.js';
 import type { BackendName } from './types.js';
 
 /** Margins (fraction of the baseline efficiency) used when a baseline is first written. */
-export const DEFAULT_MARGIN: Record<BackendName, number> = { netns: 0.12, docker: 0.15, sim: 0.005 };
+export const DEFAULT_MARGIN: Record<BackendName, number> = { netns: 0.05, docker: 0.08, sim: 0.005 };
 /** Repeats per strategy in the gate (medians of this many runs). */
 export const DEFAULT_GATE_REPEAT: Record<BackendName, number> = { netns: 3, docker: 3, sim: 1 };
 
