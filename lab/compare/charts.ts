@@ -19,7 +19,10 @@ import {
   canvasFont,
   LOWER_BOUND_COLOR,
   LOWER_BOUND_DASH,
+  LOWER_BOUND_LEGEND_ITEM,
+  lowerBoundLineDataset,
   paletteColor,
+  REPEAT_LEGEND_ITEM,
   subtitleOptions,
   titleOptions,
   withAlpha,
@@ -71,8 +74,8 @@ export function makespanCompareConfig(c: Comparison, folders: readonly LoadedFol
         hidden: false,
       }),
     ),
-    { text: 'each repeat', fillStyle: '#222', strokeStyle: '#222', lineWidth: 1, pointStyle: 'circle', hidden: false },
-    { text: 'lower bound', fillStyle: LOWER_BOUND_COLOR, strokeStyle: LOWER_BOUND_COLOR, lineWidth: 3, lineDash: LOWER_BOUND_DASH, pointStyle: 'line', hidden: false },
+    { ...REPEAT_LEGEND_ITEM },
+    { ...LOWER_BOUND_LEGEND_ITEM, lineDash: [...LOWER_BOUND_DASH] },
   ];
 
   return {
@@ -211,18 +214,12 @@ export function cdfPanelConfig(c: Comparison, folders: readonly LoadedFolder[], 
   const boundIndexes = new Set<number>();
   for (const b of bounds) {
     boundIndexes.add(datasets.length);
-    datasets.push({
-      label: `lower bound${bounds.length > 1 ? ` of ${curves.filter((cv) => cv.run.lowerBoundS === b).map((cv) => cv.name).join(', ')}` : ''} (${formatSeconds(b)} s)`,
-      data: [
-        { x: b, y: 0 },
-        { x: b, y: 1 },
-      ],
-      borderColor: LOWER_BOUND_COLOR,
-      backgroundColor: LOWER_BOUND_COLOR,
-      borderDash: LOWER_BOUND_DASH,
-      borderWidth: 2,
-      pointRadius: 0,
-    });
+    datasets.push(
+      lowerBoundLineDataset(
+        `lower bound${bounds.length > 1 ? ` of ${curves.filter((cv) => cv.run.lowerBoundS === b).map((cv) => cv.name).join(', ')}` : ''} (${formatSeconds(b)} s)`,
+        b,
+      ),
+    );
   }
 
   return {

@@ -34,10 +34,9 @@
  * and the exchange folder removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Commander } from '../commander.js';
 import { RECEIVER_PORT, RunError, type EmulatedNetwork, type RunningReceivers } from '../hosts.js';
-import { mapLimit } from '../netns/backend.js';
+import { mapLimit, ownCmdline } from '../netns/backend.js';
 import { PlanError, makeRunPrefix } from '../netns/plan.js';
 import type { LinkEvent, Topology } from '../types.js';
 import { chooseBase } from './base.js';
@@ -74,16 +73,6 @@ export interface DockerTimings {
   /** Of which: setting up and shaping the links. */
   shapeS: number;
   downS?: number;
-}
-
-function ownProcess(): Owner {
-  try {
-    const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0');
-    if (argv[argv.length - 1] === '') argv.pop();
-    return { pid: process.pid, cmdline: argv };
-  } catch {
-    return { pid: process.pid };
-  }
 }
 
 export class DockerNetwork implements EmulatedNetwork {
@@ -143,7 +132,7 @@ export class DockerNetwork implements EmulatedNetwork {
     const image = await ensureReceiverImage(docker, base, opts.distRoot !== undefined ? { distRoot: opts.distRoot } : {});
     log(`docker: receiver image ${image.tag} (${image.cached ? 'already built from the same content' : `built in ${image.buildS.toFixed(1)} s`})`);
 
-    const owner = opts.owner ?? ownProcess();
+    const owner: Owner = opts.owner ?? ownCmdline();
     const prefix = await freePrefix(engine, opts.commander, opts.prefix);
     const exchange = await makeExchange(prefix, topology.receivers.length);
     try {

@@ -263,8 +263,8 @@ async function freePrefix(commander: Commander, wanted: string | undefined): Pro
   throw new PlanError('no free run prefix found (too many lab namespaces left? run `fanout clean`)');
 }
 
-/** This process as the ledger header names it: pid and /proc/self/cmdline (what clean will compare). */
-function ownCmdline(): { pid: number; cmdline?: string[] } {
+/** This process as the ledger header and the Docker labels name it: pid and /proc/self/cmdline (what clean will compare). */
+export function ownCmdline(): { pid: number; cmdline?: string[] } {
   try {
     const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0');
     if (argv[argv.length - 1] === '') argv.pop();

@@ -13,6 +13,7 @@ import { completionCdf, completionTimesS, median, medianRun, runsOf, strategiesO
 import {
   LOWER_BOUND_COLOR,
   LOWER_BOUND_DASH,
+  lowerBoundLineDataset,
   strategyColor,
   subtitleOptions,
   titleOptions,
@@ -72,18 +73,7 @@ export function cdfChartConfig(results: ScenarioResults): ChartConfiguration {
   }));
   const boundIndex = Number.isFinite(boundS) ? datasets.length : -1;
   if (Number.isFinite(boundS)) {
-    datasets.push({
-      label: `lower bound (${formatSeconds(boundS)} s)`,
-      data: [
-        { x: boundS, y: 0 },
-        { x: boundS, y: 1 },
-      ],
-      borderColor: LOWER_BOUND_COLOR,
-      backgroundColor: LOWER_BOUND_COLOR,
-      borderDash: LOWER_BOUND_DASH,
-      borderWidth: 2,
-      pointRadius: 0,
-    });
+    datasets.push(lowerBoundLineDataset(`lower bound (${formatSeconds(boundS)} s)`, boundS));
   }
 
   return {

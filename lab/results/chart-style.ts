@@ -17,6 +17,28 @@ export const FAILED_COLOR = '#d62728';
 export const LOWER_BOUND_DASH = [8, 5];
 
 /** The colour of a strategy, fixed by its place in STRATEGY_NAMES. */
+/** A vertical dashed line at the lower bound, as a line-chart dataset from y 0 to 1. */
+export function lowerBoundLineDataset(label: string, boundS: number) {
+  return {
+    label,
+    data: [
+      { x: boundS, y: 0 },
+      { x: boundS, y: 1 },
+    ],
+    borderColor: LOWER_BOUND_COLOR,
+    backgroundColor: LOWER_BOUND_COLOR,
+    borderDash: LOWER_BOUND_DASH,
+    borderWidth: 2,
+    pointRadius: 0,
+  };
+}
+
+/** Legend entries shared by the makespan charts: the repeat dots and the lower-bound line. */
+export const REPEAT_LEGEND_ITEM = { text: 'each repeat', fillStyle: '#222', strokeStyle: '#222', lineWidth: 1, pointStyle: 'circle', hidden: false } as const;
+export const LOWER_BOUND_LEGEND_ITEM = {
+  text: 'lower bound', fillStyle: LOWER_BOUND_COLOR, strokeStyle: LOWER_BOUND_COLOR, lineWidth: 3, lineDash: LOWER_BOUND_DASH, pointStyle: 'line', hidden: false,
+} as const;
+
 export function strategyColor(strategy: StrategyName): string {
   const i = STRATEGY_NAMES.indexOf(strategy);
   return PALETTE[(i < 0 ? 0 : i) % PALETTE.length]!;
