@@ -15,7 +15,10 @@
  * slot, starting at any moment (0 or an event time).
  */
 import { fluidLowerBound } from '../core/lower-bound.js';
-import type { LinkEvent, ReceiverSpec } from './types.js';
+import type { LinkEvent, ReceiverSpec, Topology } from './types.js';
+
+/** The DATA payload per write in every lab run, emulated (`fanout send --chunk-bytes`) or simulated. */
+export const LAB_CHUNK_BYTES = 64 * 1024;
 
 export const MTU_BYTES = 1500;
 /** TCP payload per frame on the wire: MSS 1448 (with timestamps) of a 1514-byte frame. */
@@ -96,4 +99,17 @@ export function labLowerBound(i: LabBoundInput): LabBound {
   const seconds = Math.max(perNode.terms.rateS, perNode.terms.slowestNodeS, perSlot.terms.widthS);
   const binding = seconds === perNode.terms.rateS ? 'rate' : seconds === perNode.terms.slowestNodeS ? 'slowest-node' : 'width';
   return { seconds, binding };
+}
+
+/** The bound for a run of topology `t` with these fragment sizes (the lab's chunk size). */
+export function topologyLowerBound(t: Topology, fragmentBytes: readonly number[]): LabBound {
+  return labLowerBound({
+    receivers: t.receivers,
+    fragmentBytes,
+    events: t.events,
+    rateKbps: t.transfer.rateKbps,
+    senderUpBps: t.sender.upBps,
+    width: t.transfer.width,
+    chunkBytes: LAB_CHUNK_BYTES,
+  });
 }

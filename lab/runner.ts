@@ -10,11 +10,10 @@ import { createInterface } from 'node:readline';
 import { planFragments } from '../core/fragments.js';
 import type { SenderEvent, SenderSummary } from '../sender/report.js';
 import type { StrategyName } from '../sender/strategies/names.js';
-import { labLowerBound } from './bound.js';
+import { LAB_CHUNK_BYTES, topologyLowerBound } from './bound.js';
 import { FANOUT_JS, RunError, type EmulatedNetwork } from './hosts.js';
 import type { ReceiverResult, RunResult, Topology } from './types.js';
 
-export const LAB_CHUNK_BYTES = 64 * 1024;
 
 export { RunError } from './hosts.js';
 
@@ -123,15 +122,7 @@ export async function runOnce(net: EmulatedNetwork, ctx: RunContext): Promise<Ru
     closeSync(srcFd);
   }
   if (!ctx.keep) rmSync(runDir, { recursive: true, force: true });
-  const bound = labLowerBound({
-    receivers: t.receivers,
-    fragmentBytes: plan.map((p) => p.sizeBytes),
-    events: t.events,
-    rateKbps: t.transfer.rateKbps,
-    senderUpBps: t.sender.upBps,
-    width: t.transfer.width,
-    chunkBytes: LAB_CHUNK_BYTES,
-  });
+  const bound = topologyLowerBound(t, plan.map((p) => p.sizeBytes));
   return {
     strategy: ctx.strategy,
     repeat: ctx.repeat,

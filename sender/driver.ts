@@ -91,8 +91,6 @@ export class FragmentSender {
   private finished = 0;
   private wireBytes = 0;
   private payloadBytes = 0;
-  private pumping = false;
-  private pumpAgain = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private stallTimer: NodeJS.Timeout | null = null;
@@ -390,26 +388,14 @@ export class FragmentSender {
 
   private pump(): void {
     if (!this.running || this.fd < 0) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        this.pumpOnce();
-      } while (this.pumpAgain);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private pumpOnce(): void {
-    const r = this.pumper.run(() => this.now());
-    // Let sockets and timers run, then carry on.
-    if (r.more) setImmediate(() => this.pump());
-    this.arm(r.wakeAtMs);
+    this.pumper.drive(
+      () => this.now(),
+      (r) => {
+        // Let sockets and timers run, then carry on.
+        if (r.more) setImmediate(() => this.pump());
+        this.arm(r.wakeAtMs);
+      },
+    );
   }
 
   /** The strategy parks `i`: close its connection; it waits for a slot again, to resume where the receiver is. */

@@ -40,6 +40,8 @@ export interface PumpResult {
 export class Pump {
   /** Connections holding a slot (connecting or open). The host decrements it when one closes. */
   openCount = 0;
+  private passing = false;
+  private again = false;
 
   constructor(
     private readonly strategy: Strategy,
@@ -50,6 +52,26 @@ export class Pump {
     private readonly host: PumpHost,
     private readonly maxWrites = 256,
   ) {}
+
+  /**
+   * Runs passes, handing each result to `after`, until nothing asked for another: a pass's I/O can
+   * fire events that want the pump, and a call made during a pass only asks for one more pass.
+   */
+  drive(now: () => number, after: (r: PumpResult) => void): void {
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    this.passing = true;
+    try {
+      do {
+        this.again = false;
+        after(this.run(now));
+      } while (this.again);
+    } finally {
+      this.passing = false;
+    }
+  }
 
   /** One pass. `now` is read afresh for every write (a pass can take tens of ms on a loaded machine). */
   run(now: () => number): PumpResult {

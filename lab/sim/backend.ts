@@ -7,12 +7,9 @@
 import { statSync } from 'node:fs';
 import { planFragments } from '../../core/fragments.js';
 import type { StrategyName } from '../../sender/strategies/names.js';
-import { goodputFactor, labLowerBound } from '../bound.js';
+import { LAB_CHUNK_BYTES, goodputFactor, topologyLowerBound } from '../bound.js';
 import type { ReceiverResult, RunResult, Topology } from '../types.js';
 import { simulateTransfer, type SimModel, type SimOutcome } from './engine.js';
-
-/** The lab's chunk size (the real runs pass the same to `fanout send`). */
-export const SIM_CHUNK_BYTES = 64 * 1024;
 
 export function topologyFileBytes(t: Topology): number {
   return t.file.kind === 'size' ? t.file.sizeBytes : statSync(t.file.path).size;
@@ -21,7 +18,7 @@ export function topologyFileBytes(t: Topology): number {
 /** One simulated transfer of `t` under `strategy`. */
 export function simulateScenario(t: Topology, strategy: StrategyName, model: Partial<SimModel> = {}): { outcome: SimOutcome; fragmentBytes: number[] } {
   const plan = planFragments(topologyFileBytes(t), t.receivers.length);
-  const factor = goodputFactor(SIM_CHUNK_BYTES);
+  const factor = goodputFactor(LAB_CHUNK_BYTES);
   const changes: { atMs: number; index: number; bytesPerS: number }[] = [];
   for (const ev of t.events) {
     if (ev.downBps === undefined) continue;
@@ -36,7 +33,7 @@ export function simulateScenario(t: Topology, strategy: StrategyName, model: Par
     uplinkBytesPerS: (t.sender.upBps / 8) * factor,
     rateBytesPerS: Number.isFinite(t.transfer.rateKbps) ? (t.transfer.rateKbps * 1000) / 8 : Infinity,
     width: t.transfer.width,
-    chunkBytes: SIM_CHUNK_BYTES,
+    chunkBytes: LAB_CHUNK_BYTES,
     model,
   });
   return { outcome, fragmentBytes };
@@ -45,15 +42,7 @@ export function simulateScenario(t: Topology, strategy: StrategyName, model: Par
 /** A simulated run as the lab records runs. */
 export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number, model: Partial<SimModel> = {}): RunResult {
   const { outcome: o, fragmentBytes } = simulateScenario(t, strategy, model);
-  const bound = labLowerBound({
-    receivers: t.receivers,
-    fragmentBytes,
-    events: t.events,
-    rateKbps: t.transfer.rateKbps,
-    senderUpBps: t.sender.upBps,
-    width: t.transfer.width,
-    chunkBytes: SIM_CHUNK_BYTES,
-  });
+  const bound = topologyLowerBound(t, fragmentBytes);
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);
   const receivers: ReceiverResult[] = t.receivers.map((r) => {
     const node = o.nodes[r.index]!;

@@ -22,6 +22,7 @@
  * random number is drawn, so a scenario gives the same result bit for bit.
  */
 import { Heap } from '../../core/heap.js';
+import { IndexList } from '../../core/index-list.js';
 import { TokenBucket, burstFor } from '../../core/token-bucket.js';
 import { OpenQueue } from '../../sender/open-queue.js';
 import { Pump } from '../../sender/pump.js';
@@ -260,13 +261,12 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
   const arrived = new Float64Array(n);
   const tRef = new Float64Array(n);
   const flowRate = new Float64Array(n);
-  const active = new Uint8Array(n);
   const flowVer = new Uint32Array(n);
   const lastReport = new Float64Array(n);
   const tailVer = new Uint32Array(n);
   const tailPending = new Uint8Array(n);
-  /** Flows with bytes in flight (only walked while the uplink is full). */
-  const activeSet = new Set<number>();
+  /** Flows with bytes in flight (walked only while the uplink is full). */
+  const active = new IndexList(n);
   let activeCapSum = 0;
   let level = Infinity; // the uplink's water level while it is oversubscribed
 
@@ -302,23 +302,22 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
     const over = Number.isFinite(uplink) && activeCapSum > uplink * (1 + 1e-12);
     if (!over && !Number.isFinite(level)) {
       // Nothing shared is full: every flow runs at its own link's rate. O(1).
-      setRate(changed, active[changed] ? cap[changed]! : 0);
+      setRate(changed, active.has(changed) ? cap[changed]! : 0);
       return;
     }
     // The uplink is (or was) full: a new water level for every flow with bytes in flight.
-    const list = [...activeSet];
+    const list = [...active];
     level = over ? waterLevel(list.map((i) => cap[i]!), uplink) : Infinity;
-    if (!active[changed]) setRate(changed, 0);
+    if (!active.has(changed)) setRate(changed, 0);
     for (const i of list) setRate(i, Math.min(cap[i]!, level));
   };
 
   const setActive = (i: number, on: boolean): void => {
-    if (Boolean(active[i]) === on) return;
-    active[i] = on ? 1 : 0;
+    if (active.has(i) === on) return;
     activeCapSum += on ? cap[i]! : -cap[i]!;
-    if (on) activeSet.add(i);
-    else activeSet.delete(i);
-    if (activeSet.size === 0) activeCapSum = 0; // no drift from adding and subtracting floats
+    if (on) active.add(i);
+    else active.delete(i);
+    if (active.size === 0) activeCapSum = 0; // no drift from adding and subtracting floats
     reshare(i);
   };
 
@@ -349,7 +348,7 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
       syncRoom(i);
       requestPump();
     });
-    if (active[i]) {
+    if (active.has(i)) {
       startTail(i);
       scheduleMilestone(i);
     }
@@ -443,7 +442,7 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
       payloadBytes += bytes;
       wireBytes += bytes + HEADER_BYTES;
       meter.add(now, bytes + HEADER_BYTES);
-      if (active[i]) scheduleMilestone(i);
+      if (active.has(i)) scheduleMilestone(i);
       else {
         setActive(i, true);
         startTail(i);
@@ -466,19 +465,11 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
   // --- pumping -----------------------------------------------------------------------------------
   // As in the TCP driver, the pump runs right away whenever something happened (a report, an
   // ACCEPT, an ACK, a wake-up); only a pass cut short at maxWrites continues as a new event.
-  let pumping = false;
-  let pumpAgain = false;
   let armedAt = Infinity;
   function requestPump(): void {
-    if (pumping) {
-      pumpAgain = true;
-      return;
-    }
-    pumping = true;
-    try {
-      do {
-        pumpAgain = false;
-        const r = pump.run(() => now);
+    pump.drive(
+      () => now,
+      (r) => {
         if (r.more) at(now, requestPump);
         if (Number.isFinite(r.wakeAtMs) && r.wakeAtMs < armedAt) {
           armedAt = r.wakeAtMs;
@@ -488,10 +479,8 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
             requestPump();
           });
         }
-      } while (pumpAgain);
-    } finally {
-      pumping = false;
-    }
+      },
+    );
   }
 
   for (const c of o.changes ?? []) {
@@ -499,9 +488,9 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
     at(c.atMs, () => {
       settle(c.index);
       const next = c.bytesPerS * m.linkEfficiency;
-      if (active[c.index]) activeCapSum += next - cap[c.index]!;
+      if (active.has(c.index)) activeCapSum += next - cap[c.index]!;
       cap[c.index] = next;
-      if (active[c.index]) reshare(c.index);
+      if (active.has(c.index)) reshare(c.index);
     });
   }
 

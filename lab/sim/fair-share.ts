@@ -62,7 +62,8 @@ export function maxMinRates(flows: readonly FairFlow[], capacities: readonly num
  * (or L = Infinity when the private links alone do not fill it).
  */
 export function starRates(caps: readonly number[], uplink: number): number[] {
-  return caps.map(((level) => (c: number) => Math.min(c, level))(waterLevel(caps, uplink)));
+  const level = waterLevel(caps, uplink);
+  return caps.map((c) => Math.min(c, level));
 }
 
 /** The uplink share L of `starRates`. */
