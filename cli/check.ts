@@ -7,8 +7,8 @@ import { BackendUnavailableError } from '../lab/doctor.js';
 import { runLab } from '../lab/run.js';
 import { RunError } from '../lab/runner.js';
 import { ScenarioError } from '../lab/scenario/index.js';
-import type { BackendChoice } from '../lab/types.js';
 import { CliError, EXIT, fail } from './exit.js';
+import { backendFlag, repeatFlag } from './lab.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -51,13 +51,8 @@ export async function checkCommand(argv: string[]): Promise<number> {
     process.stdout.write(CHECK_HELP);
     return EXIT.ok;
   }
-  const backend = values.backend as BackendChoice;
-  if (!['auto', 'netns', 'docker', 'sim'].includes(backend)) fail(`--backend: expected auto, netns, docker or sim, got "${backend}"`);
-  let repeat: number | undefined;
-  if (values.repeat !== undefined) {
-    if (!/^\d+$/.test(values.repeat) || Number(values.repeat) < 1) fail(`--repeat: expected a whole number of at least 1, got "${values.repeat}"`);
-    repeat = Number(values.repeat);
-  }
+  const backend = backendFlag(values.backend);
+  const repeat = repeatFlag(values.repeat);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   let outcome;

@@ -37,6 +37,21 @@ Needs root for the netns backend. \`fanout doctor\` says what this machine can d
 \`fanout clean\` removes what a killed run left behind.
 `;
 
+/** `--repeat N`: a whole number of at least 1, or undefined when not given. */
+export function repeatFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) fail(`--repeat: expected a whole number of at least 1, got "${value}"`);
+  return Number(value);
+}
+
+/** `--backend B`: one of auto, netns, docker, sim, or undefined when not given. */
+export function backendFlag(value: string | undefined): BackendChoice | undefined {
+  if (value !== undefined && !['auto', 'netns', 'docker', 'sim'].includes(value)) {
+    fail(`--backend: expected auto, netns, docker or sim, got "${value}"`);
+  }
+  return value as BackendChoice | undefined;
+}
+
 export async function labCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -62,15 +77,8 @@ export async function labCommand(argv: string[]): Promise<number> {
     const names = values.strategies.split(',').map((s) => s.trim());
     strategies = names.map((s) => (isStrategyName(s) ? s : fail(`--strategies: unknown strategy "${s}" (choose from ${STRATEGY_NAMES.join(', ')})`)));
   }
-  let repeat: number | undefined;
-  if (values.repeat !== undefined) {
-    if (!/^\d+$/.test(values.repeat) || Number(values.repeat) < 1) fail(`--repeat: expected a whole number of at least 1, got "${values.repeat}"`);
-    repeat = Number(values.repeat);
-  }
-  const backend = values.backend as BackendChoice | undefined;
-  if (backend !== undefined && !['auto', 'netns', 'docker', 'sim'].includes(backend)) {
-    fail(`--backend: expected auto, netns, docker or sim, got "${backend}"`);
-  }
+  const repeat = repeatFlag(values.repeat);
+  const backend = backendFlag(values.backend);
   if (values['dry-run']) {
     try {
       process.stdout.write(await dryRunText(positionals[0]!, strategies));

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { StrategyName } from '../sender/strategies/names.js';
 import type { LabOutcome, LabOptions } from './run.js';
 import { loadScenario } from './scenario/index.js';
-import type { BackendName } from './types.js';
+import type { BackendName, Topology } from './types.js';
 
 /** Margins (fraction of the baseline efficiency) used when a baseline is first written. */
 export const DEFAULT_MARGIN: Record<BackendName, number> = { netns: 0.05, docker: 0.08, sim: 0.005 };
@@ -54,14 +54,14 @@ export class GateInputError extends Error {
   override readonly name = 'GateInputError';
 }
 
-/** The CI scenarios with a `check` block, sorted. */
-export function gateScenarios(dir: string): string[] {
+/** The CI scenarios with a `check` block, sorted, each loaded once. */
+export function gateScenarios(dir: string): { path: string; topology: Topology }[] {
   if (!existsSync(dir)) throw new GateInputError(`no scenario folder ${dir}`);
   const out = readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .map((f) => join(dir, f))
-    .filter((p) => loadScenario(p, { netem: false }).check !== undefined);
+    .map((f) => ({ path: join(dir, f), topology: loadScenario(join(dir, f), { netem: false }) }))
+    .filter((s) => s.topology.check !== undefined);
   if (out.length === 0) throw new GateInputError(`no scenario in ${dir} has a check block`);
   return out;
 }
@@ -159,8 +159,7 @@ export async function runGate(o: GateOptions): Promise<GateOutcome> {
   const changes: string[] = [];
   const resultDirs: string[] = [];
   let brokenRuns = 0;
-  for (const path of gateScenarios(o.scenarioDir)) {
-    const t = loadScenario(path, { netem: false });
+  for (const { path, topology: t } of gateScenarios(o.scenarioDir)) {
     const existing = readBaseline(o.baselineDir, t.name);
     const outcome = await o.runLab({
       scenarioPath: path,

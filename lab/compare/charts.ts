@@ -19,10 +19,10 @@ import {
   canvasFont,
   LOWER_BOUND_COLOR,
   LOWER_BOUND_DASH,
-  LOWER_BOUND_LEGEND_ITEM,
+  lowerBoundLegendItem,
   lowerBoundLineDataset,
   paletteColor,
-  REPEAT_LEGEND_ITEM,
+  repeatLegendItem,
   subtitleOptions,
   titleOptions,
   withAlpha,
@@ -74,8 +74,8 @@ export function makespanCompareConfig(c: Comparison, folders: readonly LoadedFol
         hidden: false,
       }),
     ),
-    { ...REPEAT_LEGEND_ITEM },
-    { ...LOWER_BOUND_LEGEND_ITEM, lineDash: [...LOWER_BOUND_DASH] },
+    repeatLegendItem(),
+    lowerBoundLegendItem(),
   ];
 
   return {

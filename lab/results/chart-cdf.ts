@@ -11,7 +11,6 @@ import type { ScenarioResults } from '../types.js';
 import { formatSeconds } from './format.js';
 import { completionCdf, completionTimesS, median, medianRun, runsOf, strategiesOf } from './stats.js';
 import {
-  LOWER_BOUND_COLOR,
   LOWER_BOUND_DASH,
   lowerBoundLineDataset,
   strategyColor,

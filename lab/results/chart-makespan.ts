@@ -12,8 +12,8 @@ import {
   canvasFont,
   LOWER_BOUND_COLOR,
   LOWER_BOUND_DASH,
-  LOWER_BOUND_LEGEND_ITEM,
-  REPEAT_LEGEND_ITEM,
+  lowerBoundLegendItem,
+  repeatLegendItem,
   strategyColor,
   subtitleOptions,
   titleOptions,
@@ -32,8 +32,8 @@ export function makespanChartConfig(results: ScenarioResults): ChartConfiguratio
 
   const legendItems: LegendItem[] = [
     { text: `median makespan (of ${repeats} repeat${repeats === 1 ? '' : 's'})`, fillStyle: withAlpha('#777777', 0.6), strokeStyle: '#555', lineWidth: 1, pointStyle: 'rect', hidden: false },
-    { ...REPEAT_LEGEND_ITEM },
-    { ...LOWER_BOUND_LEGEND_ITEM, lineDash: [...LOWER_BOUND_DASH] },
+    repeatLegendItem(),
+    lowerBoundLegendItem(),
   ];
 
   return {

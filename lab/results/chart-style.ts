@@ -2,7 +2,7 @@
  * What the result charts share: one colour per strategy (the same in every chart), the
  * lower-bound colour, title text, and plugins that draw reference lines with chart.js scales.
  */
-import { Chart, type Plugin } from 'chart.js';
+import { Chart, type LegendItem, type Plugin } from 'chart.js';
 import { STRATEGY_NAMES, type StrategyName } from '../../sender/strategies/names.js';
 import type { ScenarioResults } from '../types.js';
 
@@ -34,10 +34,13 @@ export function lowerBoundLineDataset(label: string, boundS: number) {
 }
 
 /** Legend entries shared by the makespan charts: the repeat dots and the lower-bound line. */
-export const REPEAT_LEGEND_ITEM = { text: 'each repeat', fillStyle: '#222', strokeStyle: '#222', lineWidth: 1, pointStyle: 'circle', hidden: false } as const;
-export const LOWER_BOUND_LEGEND_ITEM = {
-  text: 'lower bound', fillStyle: LOWER_BOUND_COLOR, strokeStyle: LOWER_BOUND_COLOR, lineWidth: 3, lineDash: LOWER_BOUND_DASH, pointStyle: 'line', hidden: false,
-} as const;
+export function repeatLegendItem(): LegendItem {
+  return { text: 'each repeat', fillStyle: '#222', strokeStyle: '#222', lineWidth: 1, pointStyle: 'circle', hidden: false };
+}
+
+export function lowerBoundLegendItem(): LegendItem {
+  return { text: 'lower bound', fillStyle: LOWER_BOUND_COLOR, strokeStyle: LOWER_BOUND_COLOR, lineWidth: 3, lineDash: [...LOWER_BOUND_DASH], pointStyle: 'line', hidden: false };
+}
 
 export function strategyColor(strategy: StrategyName): string {
   const i = STRATEGY_NAMES.indexOf(strategy);
