@@ -4,7 +4,6 @@ import { runClean, formatCleanReport } from '../lab/clean.js';
 import { DryRunCommander, RealCommander, shellQuote } from '../lab/commander.js';
 import { NetnsNetwork } from '../lab/netns/backend.js';
 import { execInNamespace } from '../lab/netns/commands.js';
-import { FANOUT_JS } from '../lab/hosts.js';
 import { makeRunPrefix, planNetwork } from '../lab/netns/plan.js';
 import { BackendUnavailableError, detectCapabilities, formatDoctor } from '../lab/doctor.js';
 import { formatSummaryTable } from '../lab/results/table.js';
@@ -12,17 +11,23 @@ import { runLab } from '../lab/run.js';
 import { RunError } from '../lab/runner.js';
 import { ScenarioError, loadScenario } from '../lab/scenario/index.js';
 import type { BackendChoice } from '../lab/types.js';
-import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../sender/strategies/names.js';
+import type { NodeRef, RunContext } from '../lab/protocols/types.js';
+import { STRATEGY_NAMES } from '../sender/strategies/names.js';
+import { contenderNames, resolveContender } from '../lab/protocols/index.js';
+import { impairmentInvocations } from '../lab/netns/backend.js';
 import { CliError, EXIT, fail } from './exit.js';
 
 export const LAB_HELP = `Usage: npm run lab -- SCENARIO.yaml [options]     (or: fanout lab SCENARIO.yaml [options])
 
 Builds the scenario's emulated network (one network namespace per receiver, links shaped with
-tc HTB), runs the real sender under each strategy the scenario lists, checks every fragment byte
-for byte, and writes summary.json, completions.csv, runs.csv and PNG charts.
+tc HTB, loss by netem or nftables), runs each contender the scenario lists (a fragment strategy
+of fanout send, or a whole-file protocol such as bittorrent/aria2) on it, checks every node's
+output byte for byte against the source, and writes summary.json, completions.csv, runs.csv and
+PNG charts, each run against its lower bound.
 
 Options:
-  --strategies a,b     run only these (${STRATEGY_NAMES.join(', ')})
+  --strategies a,b     run only these contenders: fragment strategies (${STRATEGY_NAMES.join(', ')})
+                       or protocol/variant names (${contenderNames('whole-file').join(', ')})
   --repeat N           repeats per strategy (default: the scenario's)
   --out DIR            results folder (default results/<scenario>/<UTC timestamp>)
   --backend B          auto | netns | docker | sim (default: the scenario's; auto = netns when root)
@@ -31,8 +36,8 @@ Options:
                        start, without touching the kernel (assumes no netem, as on this kernel)
   -h, --help           this text
 
-Exit status: 0 done; 1 a run failed (a receiver failed or a fragment did not verify);
-2 invalid input (a bad scenario, flag or backend); 3 a \`check\` in the scenario failed.
+Exit status: 0 done; 1 a run failed (a receiver failed or its output did not verify);
+2 invalid input (a bad scenario, flag or backend, a missing tool); 3 a \`check\` in the scenario failed.
 Needs root for the netns backend. \`fanout doctor\` says what this machine can do;
 \`fanout clean\` removes what a killed run left behind.
 `;
@@ -72,10 +77,11 @@ export async function labCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1) fail('expected exactly one scenario file (npm run lab -- scenarios/one-slow.yaml)');
-  let strategies: StrategyName[] | undefined;
+  let strategies: string[] | undefined;
   if (values.strategies !== undefined) {
-    const names = values.strategies.split(',').map((s) => s.trim());
-    strategies = names.map((s) => (isStrategyName(s) ? s : fail(`--strategies: unknown strategy "${s}" (choose from ${STRATEGY_NAMES.join(', ')})`)));
+    strategies = values.strategies.split(',').map((s) => s.trim());
+    const known = [...STRATEGY_NAMES, ...contenderNames('fragments'), ...contenderNames('whole-file')];
+    for (const s of strategies) if (!known.includes(s)) fail(`--strategies: unknown contender "${s}" (choose from ${known.join(', ')})`);
   }
   const repeat = repeatFlag(values.repeat);
   const backend = backendFlag(values.backend);
@@ -122,11 +128,11 @@ export async function labCommand(argv: string[]): Promise<number> {
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true });
   if (values.help) {
-    process.stdout.write('Usage: fanout doctor [--json]\n\nProbes root, network namespaces, veth, bridge, htb, netem and a Docker engine (by trying them\nin a throwaway lab namespace), and says which lab backends can run here and why.\n');
+    process.stdout.write('Usage: fanout doctor [--json]\n\nProbes root, network namespaces, veth, bridge, htb, netem, nftables (random loss) and a Docker\nengine (by trying them in a throwaway lab namespace), says which lab backends can run here and\nwhy, and whether the programs the protocols run (aria2c, opentracker, mktorrent) are installed.\n');
     return EXIT.ok;
   }
   const caps = await detectCapabilities(new RealCommander());
-  process.stdout.write(values.json ? `${JSON.stringify(caps, null, 2)}\n` : formatDoctor(caps));
+  process.stdout.write(values.json ? `${JSON.stringify(caps, null, 2)}\n` : `${formatDoctor(caps)}\n`);
   return EXIT.ok;
 }
 
@@ -152,21 +158,35 @@ export async function cleanCommand(argv: string[]): Promise<number> {
 }
 
 /** What `--dry-run` prints: the commands, in order, as a shell would run them. */
-async function dryRunText(scenarioPath: string, strategies: StrategyName[] | undefined): Promise<string> {
-  const t = loadScenario(scenarioPath, { netem: false });
+async function dryRunText(scenarioPath: string, strategies: string[] | undefined): Promise<string> {
+  const t = loadScenario(scenarioPath, { netem: false, nftables: true });
   const lines: string[] = [];
   const sink = { write: (text: string): boolean => (lines.push(text.replace(/\n$/, '')), true) };
   const prefix = makeRunPrefix();
-  const plan = planNetwork(t, prefix);
+  const contenders = (strategies ?? t.strategies).map((name) => {
+    const c = resolveContender(name, t.transfer.job);
+    if ('error' in c) fail(`--strategies: ${c.error}`);
+    return c;
+  });
+  const services = [...new Set(contenders.flatMap((c) => c.protocol.services))];
+  const plan = planNetwork(t, prefix, services);
   lines.push(`# scenario ${t.name}: ${t.receivers.length} receivers, run prefix ${prefix} (dry run: nothing is changed)`);
   lines.push('# bring-up and shaping (ip -batch / tc -batch input shown as here-documents), then teardown:');
-  await NetnsNetwork.dryRun(t, { commander: new DryRunCommander(sink), prefix });
-  lines.push('# per run: one receiver per host, then the sender (the lab verifies every fragment after it):');
-  for (const r of plan.receivers) {
-    lines.push(shellQuote(execInNamespace(r.ns, ['node', FANOUT_JS, 'receive', '--json', '--listen', `${r.address}:9000`, '--out', `<work>/<strategy>-<repeat>/rx${r.index}`])));
-  }
-  for (const strategy of strategies ?? t.strategies) {
-    lines.push(shellQuote(execInNamespace(plan.sender.ns, ['node', FANOUT_JS, 'send', '--json', '--file', '<work>/src.bin', '--nodes', '<work>/nodes.txt', '--rate-kbps', String(t.transfer.rateKbps), '--strategy', strategy, '--width', String(t.transfer.width)])));
+  await NetnsNetwork.dryRun(t, { commander: new DryRunCommander(sink), prefix, services });
+  for (const inv of impairmentInvocations(plan, t.receivers, 'nftables')) lines.push(`${shellQuote(inv.argv)} <<'EOF'\n${inv.input ?? ''}EOF`);
+  const nsOf = (n: NodeRef): string => (n.role === 'source' ? plan.sender.ns : n.role === 'receiver' ? plan.receivers[n.index]!.ns : plan.services.find((v) => v.service === n.name)!.ns);
+  const addrOf = (n: NodeRef): string => (n.role === 'source' ? plan.sender.address : n.role === 'receiver' ? plan.receivers[n.index]!.address : plan.services.find((v) => v.service === n.name)!.address);
+  for (const c of contenders) {
+    const runDir = `<work>/${c.name.replace(/[^a-zA-Z0-9.-]/g, '_')}-<repeat>`;
+    const ctx: RunContext = {
+      topology: t, variant: c.variant, contender: c.name, options: t.transfer.options[c.protocol.name], repeat: 1,
+      srcFile: '<work>/src.bin', fileBytes: 0, runDir, nodeDir: (i) => `${runDir}/rx${i}`, address: addrOf, runId: '<run id>',
+    };
+    lines.push(`# per run of ${c.name}: each phase's programs, every one ready before the next phase (the lab verifies every node's output after):`);
+    for (const phase of c.protocol.phases(ctx)) {
+      lines.push(`#   phase ${phase.name}`);
+      for (const spec of phase.procs) lines.push(shellQuote(execInNamespace(nsOf(spec.node), spec.argv)));
+    }
   }
   for (const ev of t.events) lines.push(`# at ${ev.atMs} ms: tc class change for receivers ${ev.receivers.join(',')}${ev.downBps ? ` down ${ev.downBps} bit/s` : ''}${ev.upBps ? ` up ${ev.upBps} bit/s` : ''}`);
   return `${lines.join('\n')}\n`;

@@ -13,10 +13,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StrategyName } from '../sender/strategies/names.js';
 import type { LabOutcome, LabOptions } from './run.js';
 import { loadScenario } from './scenario/index.js';
-import type { BackendName, Topology } from './types.js';
+import type { BackendName, Topology, ContenderName } from './types.js';
 
 /** Margins (fraction of the baseline efficiency) used when a baseline is first written. */
 export const DEFAULT_MARGIN: Record<BackendName, number> = { netns: 0.05, docker: 0.08, sim: 0.005 };
@@ -29,7 +28,7 @@ export interface BaselineEntry {
   repeat: number;
   /** Allowed worsening, as a fraction of the baseline efficiency. */
   margin: number;
-  efficiency: Partial<Record<StrategyName, number>>;
+  efficiency: Partial<Record<ContenderName, number>>;
 }
 
 export interface BaselineFile {
@@ -39,7 +38,7 @@ export interface BaselineFile {
 
 export interface GateRow {
   scenario: string;
-  strategy: StrategyName;
+  strategy: ContenderName;
   backend: BackendName;
   measured: number;
   baseline: number | null;
@@ -60,7 +59,8 @@ export function gateScenarios(dir: string): { path: string; topology: Topology }
   const out = readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .map((f) => ({ path: join(dir, f), topology: loadScenario(join(dir, f), { netem: false }) }))
+    // Read to find the check blocks only (the run validates again against what this machine can do).
+    .map((f) => ({ path: join(dir, f), topology: loadScenario(join(dir, f), { netem: true, nftables: true }) }))
     .filter((s) => s.topology.check !== undefined);
   if (out.length === 0) throw new GateInputError(`no scenario in ${dir} has a check block`);
   return out;
@@ -94,12 +94,12 @@ export function writeBaseline(dir: string, b: BaselineFile): string {
 export function judge(
   scenario: string,
   backend: BackendName,
-  medians: Partial<Record<StrategyName, { efficiency: number }>>,
-  thresholds: Partial<Record<StrategyName, number>>,
+  medians: Partial<Record<ContenderName, { efficiency: number }>>,
+  thresholds: Partial<Record<ContenderName, number>>,
   baseline: BaselineEntry | undefined,
 ): GateRow[] {
   const rows: GateRow[] = [];
-  for (const [strategy, m] of Object.entries(medians) as [StrategyName, { efficiency: number }][]) {
+  for (const [strategy, m] of Object.entries(medians) as [ContenderName, { efficiency: number }][]) {
     const base = baseline?.efficiency[strategy];
     const margin = base === undefined ? null : baseline!.margin;
     const allowed = base === undefined ? null : base * (1 + margin!);
@@ -180,10 +180,10 @@ export async function runGate(o: GateOptions): Promise<GateOutcome> {
         gitCommit: outcome.results.environment.gitCommit,
         repeat: outcome.results.runs.length / Math.max(1, Object.keys(medians).length),
         margin: prev?.margin ?? DEFAULT_MARGIN[backend],
-        efficiency: Object.fromEntries(Object.entries(medians).map(([s, m]) => [s, Number(m.efficiency.toFixed(4))])),
+        efficiency: Object.fromEntries(Object.entries(medians).flatMap(([s, m]) => (m ? [[s, Number(m.efficiency.toFixed(4))]] : []))),
       };
       for (const [s, v] of Object.entries(entry.efficiency)) {
-        const old = prev?.efficiency[s as StrategyName];
+        const old = prev?.efficiency[s as ContenderName];
         changes.push(`${t.name} ${backend} ${s}: ${old === undefined ? 'none' : old.toFixed(3)} -> ${v!.toFixed(3)}`);
       }
       writeBaseline(o.baselineDir, { scenario: t.name, backends: { ...(existing?.backends ?? {}), [backend]: entry } });

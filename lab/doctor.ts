@@ -5,18 +5,23 @@
  * /proc/modules proves nothing): it makes a throwaway namespace `<fl+4 hex>-probe` (a lab name,
  * so `fanout clean` removes it if the doctor dies mid-probe), a veth pair and a bridge inside it,
  * then `tc qdisc add ... htb` and `... netem` on those veths, and reads tc's error ("Specified
- * qdisc kind is unknown." = the kernel has no such qdisc). The namespace is always deleted.
+ * qdisc kind is unknown." = the kernel has no such qdisc), and loads lab/loss.ts's nftables
+ * random-loss ruleset inside it with `ip netns exec <ns> nft -f -` (loss without netem). The
+ * namespace is always deleted.
  * Docker: GET /version on the engine (DOCKER_HOST unix:// or tcp://, else /var/run/docker.sock).
  *
  * Backends: netns needs root + namespaces + veth + bridge + htb; docker needs an engine that
  * answers, on this machine, and root; sim always works. chooseBackend() turns a BackendChoice
  * into one, with the reason.
  */
+import { accessSync, constants } from 'node:fs';
 import { request } from 'node:http';
 import { release } from 'node:os';
 import { CommandError, type Commander } from './commander.js';
 import { DOCKER_INSTALL_HINT, remoteEngineMessage, remoteEngineReason } from './docker/engine.js';
+import { lossInvocation } from './loss.js';
 import { makeRunPrefix } from './netns/plan.js';
+import { PROTOCOLS } from './protocols/index.js';
 import type { BackendChoice, BackendName } from './types.js';
 
 /** The outcome of one probe. */
@@ -48,8 +53,12 @@ export interface Capabilities {
   bridge: Probe;
   htb: Probe;
   netem: Probe;
+  /** nftables random drop in a namespace (lab/loss.ts): loss without netem. */
+  nftables: Probe;
   docker: DockerProbe;
   backends: Record<BackendName, BackendStatus>;
+  /** The programs protocol plug-ins run (aria2c, ...), and whether each is on PATH. */
+  tools?: { protocol: string; bin: string; pkg: string; ok: boolean }[];
 }
 
 /** Knobs for detectCapabilities (tests inject all of them). */
@@ -66,6 +75,22 @@ export interface DetectOptions {
   /** Replaces the real Docker probe. */
   probeDocker?: () => Promise<DockerProbe>;
   kernel?: string;
+  /** Replaces the PATH lookup of the protocols' tools. */
+  hasTool?: (bin: string) => boolean;
+}
+
+/** Whether a program is on PATH. */
+export function hasTool(bin: string): boolean {
+  if (!/^[A-Za-z0-9._+-]+$/.test(bin)) return false;
+  const dirs = (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  return dirs.some((d) => {
+    try {
+      accessSync(`${d}/${bin}`, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The requested backend cannot run on this machine. */
@@ -97,15 +122,30 @@ async function attempt(fn: () => Promise<unknown>, okDetail: string, failDetail:
   }
 }
 
-/** Probe namespaces, veth, bridge, htb and netem with a throwaway `<prefix>-probe` namespace. */
-async function probeKernel(commander: Commander, prefix: string): Promise<Pick<Capabilities, 'netns' | 'veth' | 'bridge' | 'htb' | 'netem'>> {
+function nftDetail(e: unknown): string {
+  const msg = why(e);
+  if (/exec of "nft" failed|ENOENT|No such file/i.test(msg)) return `no nft binary (install Debian's \`nftables\` package): ${msg}`;
+  return `nft -f - (random loss ruleset) failed: ${msg}`;
+}
+
+/** Load lab/loss.ts's random-loss ruleset (1 % down) in namespace `ns`. */
+function probeNftables(commander: Commander, ns: string): Promise<Probe> {
+  const inv = lossInvocation(ns, 1, 0);
+  return attempt(() => commander.run(inv.argv, { input: inv.input }), 'nftables works (random loss without netem)', nftDetail);
+}
+
+type KernelProbes = Pick<Capabilities, 'netns' | 'veth' | 'bridge' | 'htb' | 'netem' | 'nftables'>;
+
+/** Probe namespaces, veth, bridge, htb, netem and nftables with a throwaway `<prefix>-probe` namespace. */
+async function probeKernel(commander: Commander, prefix: string): Promise<KernelProbes> {
   const ns = `${prefix}-probe`;
   const a = `${prefix}-pa`;
   const b = `${prefix}-pb`;
   const notTried = (what: string): Probe => ({ ok: false, detail: `not tried: ${what}` });
   const netns = await attempt(() => commander.run(['ip', 'netns', 'add', ns]), 'network namespaces work', (e) => `ip netns add failed: ${why(e)}`);
   if (!netns.ok) {
-    return { netns, veth: notTried('no namespace'), bridge: notTried('no namespace'), htb: notTried('no namespace'), netem: notTried('no namespace') };
+    const no = notTried('no namespace');
+    return { netns, veth: no, bridge: no, htb: no, netem: no, nftables: no };
   }
   try {
     const veth = await attempt(
@@ -118,7 +158,7 @@ async function probeKernel(commander: Commander, prefix: string): Promise<Pick<C
       'bridges work',
       (e) => `ip link add type bridge failed: ${why(e)}`,
     );
-    if (!veth.ok) return { netns, veth, bridge, htb: notTried('no veth'), netem: notTried('no veth') };
+    if (!veth.ok) return { netns, veth, bridge, htb: notTried('no veth'), netem: notTried('no veth'), nftables: await probeNftables(commander, ns) };
     const htb = await attempt(
       async () => {
         await commander.run(['tc', '-n', ns, 'qdisc', 'add', 'dev', a, 'root', 'handle', '1:', 'htb', 'default', '1']);
@@ -132,7 +172,8 @@ async function probeKernel(commander: Commander, prefix: string): Promise<Pick<C
       'netem works (delay, jitter, loss possible)',
       (e) => qdiscDetail('netem', 'sch_netem', e),
     );
-    return { netns, veth, bridge, htb, netem };
+    const nftables = await probeNftables(commander, ns);
+    return { netns, veth, bridge, htb, netem, nftables };
   } finally {
     await commander.run(['ip', 'netns', 'del', ns]).catch(() => undefined);
   }
@@ -192,6 +233,12 @@ export function probeDockerEngine(dockerHost: string | undefined, timeoutMs = 10
   });
 }
 
+/** What the netns backend can do about delay and loss, in words. */
+function impairmentWords(c: Pick<Capabilities, 'netem' | 'nftables'>): string {
+  if (c.netem.ok) return ', netem too (delay, jitter, loss)';
+  return c.nftables?.ok ? '; no netem: loss by nftables, no delay or jitter' : '; no netem and no nftables: no delay, jitter or loss';
+}
+
 /** Which backends can run, from the probes. Pure. */
 export function backendStatuses(
   c: Omit<Capabilities, 'backends' | 'kernel'>,
@@ -202,7 +249,7 @@ export function backendStatuses(
   for (const k of ['netns', 'veth', 'bridge', 'htb'] as const) if (c.root && !c[k].ok) missing.push(`${k} (${c[k].detail})`);
   const netns: BackendStatus =
     missing.length === 0
-      ? { usable: true, reason: `root, namespaces, veth, bridge and htb available${c.netem.ok ? ', netem too' : '; no netem: no delay/loss'}` }
+      ? { usable: true, reason: `root, namespaces, veth, bridge and htb available${impairmentWords(c)}` }
       : { usable: false, reason: `needs ${missing.join(', ')}` };
   const docker = dockerStatus(c);
   const notBuilt = (what: string): BackendStatus => ({ usable: false, reason: `${what}, but this version of the lab does not have that backend yet` });
@@ -243,10 +290,11 @@ export async function detectCapabilities(commander: Commander, opts: DetectOptio
   const skipped: Probe = { ok: false, detail: 'not tried: not root' };
   const kernel = root
     ? await probeKernel(commander, opts.prefix ?? makeRunPrefix())
-    : { netns: skipped, veth: skipped, bridge: skipped, htb: skipped, netem: skipped };
+    : { netns: skipped, veth: skipped, bridge: skipped, htb: skipped, netem: skipped, nftables: skipped };
   const docker = await dockerP;
   const partial = { root, ...kernel, docker };
-  return { kernel: opts.kernel ?? release(), ...partial, backends: backendStatuses(partial, opts.implemented) };
+  const tools = PROTOCOLS.flatMap((p) => p.tools.map((t) => ({ protocol: p.name, bin: t.bin, pkg: t.pkg, ok: (opts.hasTool ?? hasTool)(t.bin) })));
+  return { kernel: opts.kernel ?? release(), ...partial, backends: backendStatuses(partial, opts.implemented), tools };
 }
 
 /** The human text of `fanout doctor`. */
@@ -260,11 +308,16 @@ export function formatDoctor(c: Capabilities): string {
     `${mark(c.bridge)}bridge      ${c.bridge.detail}`,
     `${mark(c.htb)}htb         ${c.htb.detail}`,
     `${mark(c.netem)}netem       ${c.netem.detail}`,
+    `${mark(c.nftables)}nftables    ${c.nftables.detail}`,
     `${mark(c.docker)}docker      ${c.docker.detail} (${c.docker.endpoint})`,
     '',
     'backends:',
   ];
   for (const b of ['netns', 'docker', 'sim'] as const) lines.push(`  ${mark(c.backends[b])}${b.padEnd(7)} ${c.backends[b].reason}`);
+  if (c.tools && c.tools.length > 0) {
+    lines.push('', 'tools the protocols run:');
+    for (const t of c.tools) lines.push(`  ${mark(t)}${t.bin.padEnd(12)} ${t.protocol}${t.ok ? '' : `: missing (Debian package ${t.pkg}: apt-get install ${t.pkg})`}`);
+  }
   try {
     lines.push('', `auto picks: ${chooseBackend('auto', c).backend}`);
   } catch (err) {

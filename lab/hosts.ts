@@ -1,7 +1,7 @@
 /**
- * What a run needs from an emulated network, whatever builds it (network namespaces today;
- * Docker containers and the flow simulator are other implementations): receivers to start and
- * stop, a way to run the sender on the sender host, link changes, and teardown.
+ * What a run needs from an emulated network, whatever builds it (network namespaces, Docker
+ * containers): any program started on any node (the source, a receiver, or a service host such
+ * as a tracker), the fragment receivers in the backend's own form, link changes, and teardown.
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +19,27 @@ export interface RunningReceivers {
   stop(): Promise<void>;
 }
 
+/** A node of the lab network: the source, receiver i, or a named service host (not a receiver, not shaped). */
+export type NodeRef = { role: 'source' } | { role: 'receiver'; index: number } | { role: 'service'; name: string };
+
+export function nodeLabel(n: NodeRef): string {
+  return n.role === 'source' ? 'source' : n.role === 'receiver' ? `receiver ${n.index}` : `service ${n.name}`;
+}
+
 export interface EmulatedNetwork {
   readonly backend: BackendName;
   /** The per-run prefix of every object this network made. */
   readonly prefix: string;
-  /** One receiver per host, storing into outDirs[i] (a folder on this machine's filesystem). */
+  /** A node's IPv4 address inside the lab. */
+  address(node: NodeRef): string;
+  /**
+   * Starts `argv` (an absolute program path and its arguments; files are this machine's) on the
+   * node's network stack, recorded for teardown; stdout and stderr are pipes.
+   */
+  spawn(node: NodeRef, argv: string[], env?: Record<string, string>): ChildProcess;
+  /** Records a process that a spawned program started itself, so teardown ends it too (by pid, argv checked). */
+  adopt(node: NodeRef, pid: number, argv: string[]): Promise<void>;
+  /** One `fanout receive` per receiver host, storing into outDirs[i] (a folder on this machine's filesystem). */
   startReceivers(outDirs: string[]): Promise<RunningReceivers>;
   /** Spawns `argv` (a node script and its arguments) on the sender host. */
   spawnSender(argv: string[]): ChildProcess;

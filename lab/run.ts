@@ -7,10 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SenderEvent } from '../sender/report.js';
-import type { StrategyName } from '../sender/strategies/names.js';
 import { RealCommander, type Commander } from './commander.js';
-import { chooseBackend, detectCapabilities, type Capabilities } from './doctor.js';
+import { BackendUnavailableError, chooseBackend, detectCapabilities, hasTool, type Capabilities } from './doctor.js';
 import type { EmulatedNetwork } from './hosts.js';
 import { NetnsNetwork } from './netns/backend.js';
 import { NetnsHosts } from './netns/hosts.js';
@@ -18,11 +16,11 @@ import { installTeardownOnSignals } from './netns/signals.js';
 import { computeMedians } from './results/stats.js';
 import { defaultResultsDir, writeResults } from './results/write.js';
 import { fillBytes } from './rng.js';
+import { resolveContender, type Contender } from './protocols/index.js';
 import { runOnce, RunError } from './runner.js';
-import { simulatedRun } from './sim/backend.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario } from './scenario/index.js';
-import type { BackendChoice, BackendName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
+import type { BackendChoice, BackendName, ContenderName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
 
 /**
  * Concurrent shaped traffic this 2-core machine emulates faithfully with the whole lab running
@@ -34,7 +32,8 @@ export const FAITHFUL_SHAPED_BPS = 300e6;
 
 export interface LabOptions {
   scenarioPath: string;
-  strategies?: StrategyName[];
+  /** Contenders to run (names as in a scenario's `strategies`). */
+  strategies?: ContenderName[];
   repeat?: number;
   /** Repeats once the backend is known (the regression gate repeats emulated runs, not simulated ones). */
   repeatFor?: (backend: BackendName) => number;
@@ -63,8 +62,15 @@ export interface LabOutcome {
 /** Faithfulness: the most traffic that is shaped at once, against what this machine can do. */
 export function fidelityWarnings(t: Topology): string[] {
   const downs = t.receivers.map((r) => r.downBps).sort((a, b) => b - a);
-  const widest = downs.slice(0, t.transfer.width).reduce((a, b) => a + b, 0);
-  const concurrent = Math.min(widest, t.transfer.rateKbps * 1000, t.sender.upBps);
+  let concurrent: number;
+  if (t.transfer.job === 'fragments') {
+    const widest = downs.slice(0, t.transfer.width).reduce((a, b) => a + b, 0);
+    concurrent = Math.min(widest, t.transfer.rateKbps * 1000, t.sender.upBps);
+  } else {
+    // Every node may upload at once: the source's and every receiver's up links, bounded by the downs.
+    const ups = t.sender.upBps + t.receivers.reduce((a, r) => a + r.upBps, 0);
+    concurrent = Math.min(ups, downs.reduce((a, b) => a + b, 0));
+  }
   if (concurrent <= FAITHFUL_SHAPED_BPS) return [];
   return [
     `fidelity: up to ${(concurrent / 1e6).toFixed(0)} Mbit/s of shaped traffic at once, above the ~${FAITHFUL_SHAPED_BPS / 1e6} Mbit/s this machine shapes within 5 % (LAB-NOTES); expect rate errors and optimistic makespans`,
@@ -96,13 +102,19 @@ export function writeSeededFile(path: string, sizeBytes: number, seed: number): 
   }
 }
 
+interface NetworkNeeds {
+  services: string[];
+  impairments: 'netem' | 'nftables';
+}
+
 async function buildNetwork(
   backend: BackendName,
   t: Topology,
   commander: Commander,
+  needs: NetworkNeeds,
   log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): Promise<EmulatedNetwork> {
-  if (backend === 'netns') return new NetnsHosts(await NetnsNetwork.up(t, { commander }));
+  if (backend === 'netns') return new NetnsHosts(await NetnsNetwork.up(t, { commander, services: needs.services, impairments: needs.impairments }));
   if (backend === 'docker') {
     // Loaded only here: testcontainers costs ~0.2 s to import and netns runs never need it.
     const { DockerNetwork } = await import('./docker/backend.js');
@@ -116,11 +128,20 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const status = o.status ?? null;
   const commander = o.commander ?? new RealCommander();
   const caps = o.caps ?? (await detectCapabilities(commander));
-  const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok });
+  const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
   if (o.strategies) topology.strategies = o.strategies;
   if (o.repeat) topology.repeat = o.repeat;
-  const chosen = chooseBackend(o.backend ?? topology.backend, caps);
+  const contenders: Contender[] = topology.strategies.map((name) => {
+    const c = resolveContender(name, topology.transfer.job);
+    if ('error' in c) throw new BackendUnavailableError(`--strategies: ${c.error}`);
+    return c;
+  });
+  const chosen = chooseProtocolBackend(o.backend ?? topology.backend, caps, contenders, topology);
   const simulated = chosen.backend === 'sim';
+  const needs: NetworkNeeds = {
+    services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
+    impairments: caps.netem.ok ? 'netem' : 'nftables',
+  };
   log(
     `scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend}${simulated ? ' (SIMULATED: no real network)' : ''} (${chosen.reason})`,
   );
@@ -155,33 +176,36 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     }
     const total = topology.strategies.length * topology.repeat;
     let k = 0;
-    for (const strategy of topology.strategies) {
+    for (const contender of contenders) {
+      const strategy = contender.name;
+      const options = topology.transfer.options[contender.protocol.name];
       for (let repeat = 1; repeat <= topology.repeat; repeat++) {
         k++;
         if (simulated) {
-          const r = simulatedRun(topology, strategy, repeat, topology.sim ?? {});
+          const r = contender.protocol.simulate!(topology, contender.variant, strategy, repeat, topology.sim ?? {});
           runs.push(r);
           log(`[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}: makespan ${r.makespanS.toFixed(2)} s (simulated), bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}`);
           continue;
         }
         if (net === null) {
           const t0 = performance.now();
-          net = await buildNetwork(chosen.backend, topology, commander, log);
+          net = await buildNetwork(chosen.backend, topology, commander, needs, log);
           log(`network ${net.prefix} up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
         }
         const label = `[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}`;
         let done = 0;
         const t0 = performance.now();
-        status?.(`${label}: starting receivers`);
-        const onEvent = (ev: SenderEvent): void => {
-          if (ev.event === 'acked') done++;
-          if (ev.event === 'acked' || ev.event === 'first-byte') {
+        status?.(`${label}: starting the nodes' programs`);
+        const onEvent = (ev: { kind: string }, doneCount: number): void => {
+          done = doneCount;
+          if (ev.kind === 'done' || ev.kind === 'first-byte') {
             status?.(`${label}: ${done}/${topology.receivers.length} receivers done, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
           }
         };
+        const runOpts = { topology, protocol: contender.protocol, options, contender: strategy, variant: contender.variant, repeat, srcFile, workDir, keep: o.keep ?? false, onEvent };
         let r: RunResult;
         try {
-          r = await runOnce(net, { topology, strategy, repeat, srcFile, workDir, keep: o.keep, onEvent });
+          r = await runOnce(net, runOpts);
         } catch (err) {
           // A run that breaks (a receiver that will not start, a sender that dies): tear the network
           // down, build a fresh one and try this run once more; a second failure ends the lab.
@@ -191,11 +215,11 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
           const broken: EmulatedNetwork = net;
           net = null;
           await broken.down();
-          net = await buildNetwork(chosen.backend, topology, commander, log);
+          net = await buildNetwork(chosen.backend, topology, commander, needs, log);
           log(`network ${net.prefix} up`);
           done = 0;
           try {
-            r = await runOnce(net, { topology, strategy, repeat, srcFile, workDir, keep: o.keep, onEvent });
+            r = await runOnce(net, runOpts);
           } catch (again) {
             throw new RunError(`${label} failed twice, on two networks: ${(again as Error).message}`);
           }
@@ -226,10 +250,34 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const written = await writeResults(results, outDir);
   const checkFailures: string[] = [];
   for (const [strategy, max] of Object.entries(topology.check?.efficiency ?? {})) {
-    const m = results.medians[strategy as StrategyName];
+    const m = results.medians[strategy];
     if (m && max !== undefined && m.efficiency > max) {
       checkFailures.push(`${strategy}: median efficiency ${m.efficiency.toFixed(3)} > allowed ${max}`);
     }
   }
   return { results, outDir, files: written.files, checkFailures, brokenRuns: runs.filter((r) => r.failedReceivers > 0).length };
+}
+
+/**
+ * The backend for these contenders: the scenario's or the flag's choice, narrowed to what every
+ * contender's protocol can run on. A protocol without a simulation never runs on the simulator:
+ * `--backend sim` is refused, and `auto` does not fall back to it.
+ */
+export function chooseProtocolBackend(
+  choice: BackendChoice,
+  caps: Pick<Capabilities, 'backends'>,
+  contenders: readonly Contender[],
+  t: Pick<Topology, 'receivers'>,
+): { backend: BackendName; reason: string } {
+  const noSim = contenders.filter((c) => !c.protocol.simulate).map((c) => c.name);
+  const narrowed = { backends: { ...caps.backends } };
+  if (noSim.length > 0) {
+    narrowed.backends.sim = { usable: false, reason: `the flow simulator has no model of ${noSim.join(', ')} yet` };
+  }
+  for (const b of ['netns', 'docker'] as const) {
+    const cannot = contenders.filter((c) => !c.protocol.backends.includes(b)).map((c) => c.name);
+    if (cannot.length > 0 && narrowed.backends[b].usable) narrowed.backends[b] = { usable: false, reason: `${cannot.join(', ')} cannot run on ${b} in this version` };
+  }
+  void t;
+  return chooseBackend(choice, narrowed);
 }

@@ -1,141 +1,291 @@
 /**
- * One run: one strategy, one repeat, on a network that is up. Fresh receiver folders, receivers
- * started, the real `fanout send --json` on the sender host, timed link events applied, then every
- * fragment compared byte for byte with its slice of the source, and the figures computed.
+ * One run of one contender on a network that is up, for any protocol plug-in (lab/protocols):
+ * fresh folders, the plug-in's files, its phases started in order (each ready before the next),
+ * every stdout line turned into per-node events on the machine's one clock, timed link events
+ * from the transfer's origin, the end (every driver exited, or every receiver done or failed, or
+ * the time limit), every process's CPU and memory read before it is stopped, then every
+ * receiver's output verified byte for byte and the figures computed against the bound.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readSync, closeSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { planFragments } from '../core/fragments.js';
-import type { SenderEvent, SenderSummary } from '../sender/report.js';
-import type { StrategyName } from '../sender/strategies/names.js';
-import { LAB_CHUNK_BYTES, topologyLowerBound } from './bound.js';
-import { FANOUT_JS, RunError, type EmulatedNetwork } from './hosts.js';
-import type { ReceiverResult, RunResult, Topology } from './types.js';
-
+import { RunError, nodeLabel, type EmulatedNetwork, type RunningReceivers } from './hosts.js';
+import { mapLimit } from './netns/backend.js';
+import { treeUsage, type Usage } from './proc-usage.js';
+import type { NodeEvent, ProcessSpec, Protocol, RunContext } from './protocols/types.js';
+import { contenderDir, type ReceiverResult, type RunResult, type Topology } from './types.js';
+import type { ChildProcess } from 'node:child_process';
 
 export { RunError } from './hosts.js';
 
-export interface RunContext {
+/** Programs started at once within a phase: node's start-up is CPU-bound, two cores gain nothing from more. */
+const START_CONCURRENCY = 16;
+const READY_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 3000;
+
+export interface RunOptions {
   topology: Topology;
-  strategy: StrategyName;
+  protocol: Protocol<unknown>;
+  options: unknown;
+  /** As the scenario wrote it. */
+  contender: string;
+  variant: string;
   repeat: number;
   srcFile: string;
   workDir: string;
   keep?: boolean;
-  onEvent?: (ev: SenderEvent) => void;
+  /** Called on every node event (progress display). */
+  onEvent?: (ev: NodeEvent, doneCount: number) => void;
+  /** Give up after this long from the origin (default: max(60 s, 20 x the bound)). */
+  timeoutS?: number;
 }
 
-/** Compares a stored fragment with its slice of the source, in blocks. */
-export function sameBytes(srcFd: number, offset: number, size: number, path: string): boolean {
-  if (!existsSync(path) || statSync(path).size !== size) return false;
-  const fd = openSync(path, 'r');
-  const a = Buffer.allocUnsafe(1 << 20);
-  const b = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let at = 0; at < size; ) {
-      const n = Math.min(a.length, size - at);
-      if (readSync(srcFd, a, 0, n, offset + at) !== n || readSync(fd, b, 0, n, at) !== n) return false;
-      if (!a.subarray(0, n).equals(b.subarray(0, n))) return false;
-      at += n;
-    }
-    return true;
-  } finally {
-    closeSync(fd);
-  }
+interface Live {
+  spec: ProcessSpec;
+  proc: ChildProcess | null;
+  group?: RunningReceivers;
+  exited: Promise<number | null>;
+  exitCode?: number | null;
+  stderr: string;
+  usage?: Usage;
 }
 
-export async function runOnce(net: EmulatedNetwork, ctx: RunContext): Promise<RunResult> {
-  const t = ctx.topology;
-  const runDir = join(ctx.workDir, `${ctx.strategy}-${ctx.repeat}`);
+interface NodeState {
+  startMs: number | null;
+  firstByteMs: number | null;
+  doneMs: number | null;
+  error: string | null;
+  downBytes: number;
+  upBytes: number;
+}
+
+
+export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunResult> {
+  const t = o.topology;
+  const proto = o.protocol;
+  const runDir = join(o.workDir, `${contenderDir(o.contender)}-${o.repeat}`);
   rmSync(runDir, { recursive: true, force: true });
-  const outDirs = t.receivers.map((r) => join(runDir, `rx${r.index}`));
-  for (const d of outDirs) mkdirSync(d, { recursive: true });
-  const receivers = await net.startReceivers(outDirs);
+  const nodeDirs = t.receivers.map((r) => join(runDir, `rx${r.index}`));
+  for (const d of nodeDirs) mkdirSync(d, { recursive: true });
+  const fileBytes = statSync(o.srcFile).size;
+  const ctx: RunContext = {
+    topology: t,
+    variant: o.variant,
+    contender: o.contender,
+    options: o.options,
+    repeat: o.repeat,
+    srcFile: o.srcFile,
+    fileBytes,
+    runDir,
+    nodeDir: (i) => nodeDirs[i]!,
+    address: (n) => net.address(n),
+    runId: randomBytes(16).toString('hex'),
+  };
+  const bound = proto.lowerBound(t, o.options, fileBytes);
+  const nodes: NodeState[] = t.receivers.map(() => ({ startMs: null, firstByteMs: null, doneMs: null, error: null, downBytes: 0, upBytes: 0 }));
+  const live: Live[] = [];
   const timers: NodeJS.Timeout[] = [];
-  let summary: SenderSummary | undefined;
-  let stderr = '';
   const eventErrors: string[] = [];
-  const tid = randomBytes(16).toString('hex');
-  try {
-    const nodesFile = join(runDir, 'nodes.txt');
-    writeFileSync(nodesFile, receivers.endpoints.map((e) => e.address).join('\n') + '\n');
-    const sender = net.spawnSender([
-      FANOUT_JS, 'send', '--json', '--file', ctx.srcFile, '--nodes', nodesFile,
-      '--rate-kbps', String(t.transfer.rateKbps), '--strategy', ctx.strategy, '--width', String(t.transfer.width),
-      '--transfer-id', tid, '--chunk-bytes', String(LAB_CHUNK_BYTES),
+  let originMs: number | null = null;
+  let endedAtMs: number | null = null;
+  let doneCount = 0;
+  let wake: () => void = () => {};
+  const settled = (): boolean => nodes.every((n) => n.doneMs !== null || n.error !== null);
+
+  const setOrigin = (ms: number): void => {
+    if (originMs !== null) return;
+    originMs = ms;
+    for (const le of t.events) {
+      timers.push(setTimeout(() => net.applyEvent(le).catch((err: unknown) => eventErrors.push(String(err))), Math.max(0, ms + le.atMs - Date.now())));
+    }
+  };
+  const onNodeEvent = (ev: NodeEvent): void => {
+    const ms = ev.wallMs ?? Date.now();
+    if (ev.kind === 'origin') return setOrigin(ms);
+    if (ev.child) {
+      const node = ev.node < 0 ? ({ role: 'source' } as const) : ({ role: 'receiver', index: ev.node } as const);
+      net.adopt(node, ev.child.pid, ev.child.argv).catch((err: unknown) => eventErrors.push(`recording ${ev.child!.pid}: ${String(err)}`));
+    }
+    const n = nodes[ev.node];
+    if (n === undefined) return;
+    if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
+    if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
+    if (ev.kind === 'start') n.startMs ??= ms;
+    if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
+    if (ev.kind === 'done' && n.doneMs === null) {
+      n.doneMs = ms;
+      n.firstByteMs ??= ms;
+      doneCount++;
+    }
+    if (ev.kind === 'error' && n.doneMs === null) n.error ??= ev.message ?? 'failed';
+    o.onEvent?.(ev, doneCount);
+    if (settled()) wake();
+  };
+
+  const start = async (spec: ProcessSpec): Promise<void> => {
+    const proc = net.spawn(spec.node, spec.argv, spec.env);
+    const entry: Live = {
+      spec,
+      proc,
+      stderr: '',
+      exited: new Promise((resolve) => proc.once('close', (code) => resolve(code))),
+    };
+    live.push(entry);
+    void entry.exited.then((c) => {
+      entry.exitCode = c;
+      wake();
+    });
+    proc.stderr!.on('data', (b: Buffer) => {
+      if (entry.stderr.length < 8192) entry.stderr += b.toString();
+    });
+    let ready: (() => void) | null = null;
+    const readyAt = new Promise<void>((resolve) => (ready = resolve));
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (ready && spec.ready?.test(line)) {
+        ready();
+        ready = null;
+      }
+      for (const ev of proto.parseLine(spec, line, ctx)) onNodeEvent(ev);
+    });
+    if (spec.ready === null) return;
+    const limitMs = spec.readyTimeoutMs ?? READY_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      readyAt.then(() => 'ready' as const),
+      entry.exited.then(() => 'exited' as const),
+      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limitMs))),
     ]);
-    sender.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    createInterface({ input: sender.stdout! }).on('line', (line) => {
-      let ev: SenderEvent | SenderSummary;
-      try {
-        ev = JSON.parse(line) as SenderEvent | SenderSummary;
-      } catch {
-        return;
+    clearTimeout(timer);
+    if (outcome === 'exited') throw new RunError(`${spec.label} (${nodeLabel(spec.node)}) exited with ${entry.exitCode} before it was ready: ${entry.stderr.trim().slice(-2000)}`);
+    if (outcome === 'timeout') throw new RunError(`${spec.label} (${nodeLabel(spec.node)}) was not ready within ${limitMs / 1000} s: ${entry.stderr.trim().slice(-2000)}`);
+  };
+
+  const stopAll = async (): Promise<void> => {
+    for (const e of live) if (e.proc?.pid !== undefined && e.exitCode === undefined) e.usage = treeUsage(e.proc.pid);
+    await Promise.all(
+      live.map(async (e) => {
+        if (e.group) return e.group.stop();
+        const p = e.proc!;
+        if (e.exitCode !== undefined) return;
+        p.kill(e.spec.stop);
+        const kill = setTimeout(() => p.kill('SIGKILL'), STOP_GRACE_MS);
+        await e.exited;
+        clearTimeout(kill);
+      }),
+    );
+  };
+
+  let drivers: ProcessSpec[] = [];
+  try {
+    await proto.prepare?.(ctx);
+    const phases = proto.phases(ctx);
+    drivers = phases.flatMap((p) => p.procs).filter((s) => s.driver);
+    for (let k = 0; k < phases.length; k++) {
+      const phase = phases[k]!;
+      if (k === phases.length - 1) setOrigin(Date.now());
+      // Fragment receivers on a backend that runs them its own way (Docker: in their containers).
+      if (net.backend !== 'netns' && phase.procs.length > 0 && phase.procs.every((s) => s.fanoutReceiver)) {
+        const group = await net.startReceivers(phase.procs.map((s) => s.fanoutReceiver!.outDir));
+        live.push({ spec: phase.procs[0]!, proc: null, group, exited: new Promise(() => {}), stderr: '' });
+        continue;
       }
-      if (ev.event === 'summary') {
-        summary = ev;
-        return;
-      }
-      if (ev.event === 'start') {
-        // Timed link events count from the sender's start.
-        for (const le of t.events) {
-          timers.push(setTimeout(() => net.applyEvent(le).catch((err) => eventErrors.push(String(err))), le.atMs));
+      await mapLimit(phase.procs, START_CONCURRENCY, start);
+    }
+    // The origin may have been set by the last phase's own first line; wait for the end.
+    const limitS = o.timeoutS ?? Math.max(60, 20 * bound.seconds);
+    const deadline = (originMs ?? Date.now()) + limitS * 1000;
+    for (;;) {
+      const driverLive = live.filter((e) => e.spec.driver && e.exitCode === undefined);
+      if (drivers.length > 0 ? driverLive.length === 0 : settled()) break;
+      // A non-driver that dies mid-run: its node fails (a service or the source: the run is broken).
+      for (const e of live) {
+        if (e.spec.driver || e.exitCode === undefined || e.group) continue;
+        if (e.spec.node.role === 'receiver') {
+          const n = nodes[e.spec.node.index]!;
+          if (n.doneMs === null && n.error === null) n.error = `${e.spec.label} exited with ${e.exitCode}: ${e.stderr.trim().slice(-300)}`;
+        } else if (drivers.length === 0) {
+          throw new RunError(`${e.spec.label} (${nodeLabel(e.spec.node)}) exited with ${e.exitCode} mid-run: ${e.stderr.trim().slice(-2000)}`);
         }
       }
-      ctx.onEvent?.(ev);
-    });
-    const code = await new Promise<number | null>((resolve) => sender.once('close', (c) => resolve(c)));
-    if (!summary) throw new RunError(`the sender exited with ${code} and no summary: ${stderr.trim().slice(-2000)}`);
+      if (drivers.length === 0 && settled()) break;
+      if (Date.now() >= deadline) {
+        for (const n of nodes) if (n.doneMs === null && n.error === null) n.error = `not done after ${limitS.toFixed(0)} s (the run's time limit)`;
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.min(250, Math.max(1, deadline - Date.now()))).unref();
+      });
+    }
+    endedAtMs = Date.now();
     if (eventErrors.length > 0) throw new RunError(`a link event failed: ${eventErrors.join('; ')}`);
+    const broken = live.find((e) => e.spec.driver && e.exitCode !== 0 && e.exitCode !== 1);
+    if (broken) throw new RunError(`${broken.spec.label} exited with ${broken.exitCode}: ${broken.stderr.trim().slice(-2000)}`);
   } finally {
     for (const tm of timers) clearTimeout(tm);
-    await receivers.stop();
+    await stopAll();
   }
-  const s = summary;
-  const fileBytes = statSync(ctx.srcFile).size;
-  const plan = planFragments(fileBytes, t.receivers.length);
-  const srcFd = openSync(ctx.srcFile, 'r');
-  let results: ReceiverResult[];
-  try {
-    results = t.receivers.map((r) => {
-      const node = s.nodes[r.index]!;
-      const frag = plan[r.index]!;
-      const verified = node.error === null && sameBytes(srcFd, frag.offsetBytes, frag.sizeBytes, join(outDirs[r.index]!, `${tid}.${r.index}.frag`));
-      const error = node.error ?? (verified ? undefined : 'stored fragment differs from the source');
-      return {
-        index: r.index,
-        address: receivers.endpoints[r.index]!.address,
-        downBps: r.downBps,
-        upBps: r.upBps,
-        fragmentBytes: frag.sizeBytes,
-        bytes: node.bytes,
-        startS: node.startS,
-        firstByteS: node.firstByteS,
-        doneS: node.doneS,
-        verified,
-        ...(error ? { error } : {}),
-      };
-    });
-  } finally {
-    closeSync(srcFd);
+
+  const origin = originMs ?? endedAtMs;
+  const rel = (ms: number | null): number | null => (ms === null ? null : Math.max(0, ms - origin) / 1000);
+  const figures = proto.figures?.(ctx) ?? null;
+  const results: ReceiverResult[] = [];
+  for (const r of t.receivers) {
+    const n = nodes[r.index]!;
+    const own = figures?.receivers?.[r.index];
+    const measured: ReceiverResult = own ?? {
+      index: r.index,
+      address: net.address({ role: 'receiver', index: r.index }),
+      downBps: r.downBps,
+      upBps: r.upBps,
+      fragmentBytes: fileBytes,
+      bytes: n.downBytes,
+      upBytes: n.upBytes,
+      startS: rel(n.startMs),
+      firstByteS: rel(n.firstByteMs),
+      doneS: rel(n.doneMs),
+      verified: false,
+    };
+    const verifyError = n.error ?? (await proto.verify(ctx, r.index));
+    const result: ReceiverResult = { ...measured, verified: verifyError === null };
+    if (verifyError !== null) {
+      result.error = verifyError;
+    } else if (own === undefined) {
+      result.bytes = fileBytes;
+    }
+    results.push(result);
   }
-  if (!ctx.keep) rmSync(runDir, { recursive: true, force: true });
-  const bound = topologyLowerBound(t, plan.map((p) => p.sizeBytes));
+  if (!o.keep) rmSync(runDir, { recursive: true, force: true });
+
+  const sum = (f: (e: Live) => boolean): Usage =>
+    live.filter(f).reduce((a, e) => ({ cpuS: a.cpuS + (e.usage?.cpuS ?? 0), peakRssBytes: a.peakRssBytes + (e.usage?.peakRssBytes ?? 0) }), { cpuS: 0, peakRssBytes: 0 });
+  const src = sum((e) => e.spec.node.role === 'source');
+  const others = sum((e) => e.spec.node.role !== 'source');
+  const doneTimes = results.map((r) => r.doneS);
+  const allDone = doneTimes.every((d) => d !== null);
+  const makespanS = figures?.makespanS ?? (allDone ? Math.max(...(doneTimes as number[])) : (endedAtMs! - origin) / 1000);
+  const payloadBytes = figures?.payloadBytes ?? results.reduce((a, r) => a + (r.verified ? r.fragmentBytes : r.bytes), 0);
+  const peerUpBytes = results.reduce((a, r) => a + (r.upBytes ?? 0), 0);
   return {
-    strategy: ctx.strategy,
-    repeat: ctx.repeat,
-    makespanS: s.makespanS,
+    strategy: o.contender,
+    protocol: proto.name,
+    variant: o.variant,
+    repeat: o.repeat,
+    makespanS,
     lowerBoundS: bound.seconds,
-    efficiency: s.makespanS / bound.seconds,
-    rateOvershoot: s.rateOvershoot ?? 0,
-    wireOverhead: s.wireBytes / Math.max(1, s.payloadBytes) - 1,
-    payloadBytes: s.payloadBytes,
-    wireBytes: s.wireBytes,
-    cpuUserS: s.cpuUserS,
-    cpuSysS: s.cpuSysS,
-    maxRssBytes: s.maxRssBytes,
+    efficiency: makespanS / bound.seconds,
+    boundTerm: bound.binding,
+    rateOvershoot: figures?.rateOvershoot ?? 0,
+    wireOverhead: figures?.wireOverhead ?? 0,
+    payloadBytes,
+    wireBytes: figures?.wireBytes ?? payloadBytes,
+    cpuUserS: figures?.cpuUserS ?? src.cpuS,
+    cpuSysS: figures?.cpuSysS ?? 0,
+    maxRssBytes: figures?.maxRssBytes ?? src.peakRssBytes,
+    nodesCpuS: others.cpuS,
+    nodesMaxRssBytes: others.peakRssBytes,
+    peerUpBytes,
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,
   };

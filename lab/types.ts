@@ -8,7 +8,20 @@
  * the same network. Rates are in bit/s of *link rate*, as tc's HTB enforces them (whole Ethernet
  * frames); the lower bound converts them to payload goodput with the same factor everywhere.
  */
-import type { StrategyName } from '../sender/strategies/names.js';
+/**
+ * A contender in a scenario: `protocol/variant` (`bittorrent/aria2`, `fragments/backpressure`), or
+ * a bare fragment strategy name (`backpressure`) in a fragments job. Results, medians and the gate
+ * are keyed by it exactly as the scenario wrote it.
+ */
+export type ContenderName = string;
+
+/** A file-name-safe form of a contender name (`bittorrent/aria2` -> `bittorrent_aria2`). */
+export function contenderDir(contender: ContenderName): string {
+  return contender.replace(/[^a-zA-Z0-9.-]/g, '_');
+}
+
+/** What every node must end up with: its own fragment, or the whole file. */
+export type JobKind = 'fragments' | 'whole-file';
 
 export type BackendName = 'netns' | 'docker' | 'sim';
 export type BackendChoice = 'auto' | BackendName;
@@ -24,8 +37,10 @@ export interface ReceiverSpec {
   delayMs?: number;
   /** Delay variation around delayMs, ms (netem). */
   jitterMs?: number;
-  /** Random loss on the receiver's link, percent 0..100 (netem). */
-  lossPct?: number;
+  /** Random loss of packets arriving at the receiver (its download direction), percent 0..100. */
+  lossDownPct?: number;
+  /** Random loss of packets the receiver sends (its upload direction), percent 0..100. */
+  lossUpPct?: number;
 }
 
 /** A link change applied `atMs` after the transfer starts, in place (`tc class change`). */
@@ -47,18 +62,22 @@ export interface Topology {
   seed: number;
   file: FileSpec;
   transfer: {
-    protocol: 'fragments';
-    /** The sender's aggregate limit, Kbps (1 Kbps = 1000 bit/s). */
+    /** Default fragments: receiver i gets fragment i. whole-file: every node gets the whole file. */
+    job: JobKind;
+    /** The fragment sender's aggregate limit, Kbps (1 Kbps = 1000 bit/s); 0 in a whole-file job (no such sender). */
     rateKbps: number;
-    /** Connections open at once; defaults to the receiver count. */
+    /** Fragment connections open at once; defaults to the receiver count. */
     width: number;
+    /** Each protocol's own options as it parsed them (`transfer.<protocol>` in the YAML), by protocol name. */
+    options: Record<string, unknown>;
   };
-  strategies: StrategyName[];
+  strategies: ContenderName[];
   repeat: number;
   receivers: ReceiverSpec[];
-  sender: { upBps: number };
+  /** The source's link (scenario key `source`, or `sender` as before). */
+  sender: { upBps: number; /** Absent: unshaped. */ downBps?: number };
   events: LinkEvent[];
-  check?: { efficiency: Partial<Record<StrategyName, number>> };
+  check?: { efficiency: Partial<Record<ContenderName, number>> };
   /** Overrides of the simulator's model (lab/sim/engine.ts SimModel), for `backend: sim` only. */
   sim?: Partial<SimModelParams>;
 }
@@ -81,34 +100,49 @@ export interface ReceiverResult {
   address: string;
   downBps: number;
   upBps: number;
+  /** What the node had to end up with: its fragment, or the whole file. */
   fragmentBytes: number;
-  /** Payload bytes the receiver stored and acknowledged. */
+  /** Payload bytes the node stored (acknowledged, for fragments). */
   bytes: number;
+  /** Payload bytes the node uploaded to other nodes (peer-to-peer protocols), when known. */
+  upBytes?: number;
   startS: number | null;
   firstByteS: number | null;
   doneS: number | null;
-  /** The stored fragment was compared byte for byte with its slice of the source. */
+  /** The stored fragment (or file) was compared byte for byte with its slice of the source. */
   verified: boolean;
   error?: string;
 }
 
 export interface RunResult {
-  strategy: StrategyName;
+  /** The contender's name as the scenario wrote it (a bare fragment strategy, or protocol/variant). */
+  strategy: ContenderName;
+  /** The protocol plug-in (lab/protocols) and its variant. */
+  protocol: string;
+  variant: string;
   /** 1-based. */
   repeat: number;
   makespanS: number;
   lowerBoundS: number;
   /** makespan / lower bound (>= 1 when the bound is right). */
   efficiency: number;
+  /** Which term of the bound binds (fragments: rate, slowest-node, width; whole file: source-up, slowest-down, aggregate-up). */
+  boundTerm?: string;
   /** Highest bytes written in any 1 s window over the limit, as a fraction (0.004 = 0.4 % over). */
   rateOvershoot: number;
   /** wire bytes / payload bytes - 1 */
   wireOverhead: number;
   payloadBytes: number;
   wireBytes: number;
+  /** The source's processes: CPU seconds and peak RSS. */
   cpuUserS: number;
   cpuSysS: number;
   maxRssBytes: number;
+  /** Every node's processes together (receivers, peers, services; not the source): CPU s and the sum of their peak RSS. */
+  nodesCpuS?: number;
+  nodesMaxRssBytes?: number;
+  /** Bytes every node uploaded to other nodes, summed (peer-to-peer protocols). */
+  peerUpBytes?: number;
   failedReceivers: number;
   receivers: ReceiverResult[];
   /** Simulated runs: events the simulator processed (its own cost). */
@@ -142,5 +176,5 @@ export interface ScenarioResults {
   /** Warnings the run raised (fidelity guard, ...). */
   warnings: string[];
   runs: RunResult[];
-  medians: Partial<Record<StrategyName, StrategyMedians>>;
+  medians: Partial<Record<ContenderName, StrategyMedians>>;
 }

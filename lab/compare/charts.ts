@@ -12,7 +12,7 @@
  */
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { Chart, type ChartConfiguration, type LegendItem, type Plugin } from 'chart.js';
-import type { StrategyName } from '../../sender/strategies/names.js';
+import type { ContenderName } from '../types.js';
 import { chartFontFamily, renderChartPng, type ChartSizePx } from '../results/chart-canvas.js';
 import { cdfTimeAxis } from '../results/chart-cdf.js';
 import {
@@ -180,7 +180,7 @@ function barDecorationsPlugin(group: LoadedFolder[], s: ScenarioComparison): Plu
 export const CDF_PANEL_SIZE: ChartSizePx = { widthPx: 720, heightPx: 440 };
 
 /** The chart.js configuration of one strategy's CDF panel: a curve per run that ran it. */
-export function cdfPanelConfig(c: Comparison, folders: readonly LoadedFolder[], s: ScenarioComparison, strategy: StrategyName): ChartConfiguration {
+export function cdfPanelConfig(c: Comparison, folders: readonly LoadedFolder[], s: ScenarioComparison, strategy: ContenderName): ChartConfiguration {
   const group = groupOf(folders, s);
   const curves = group.flatMap((f, i) => {
     const run = medianRun(f.results.runs, strategy);

@@ -17,7 +17,7 @@
  * unit) and that over the reference in percent; it is null when either side is missing or
  * not finite (a percentage also when the reference is 0).
  */
-import type { StrategyName } from '../../sender/strategies/names.js';
+import type { ContenderName } from '../types.js';
 import type { BackendName, ScenarioResults } from '../types.js';
 import { completionPercentileS, computeMedians, median, runsOf, strategiesOf } from '../results/stats.js';
 import type { LoadedFolder } from './load.js';
@@ -70,7 +70,7 @@ export interface Cell {
 }
 
 export interface StrategyRow {
-  strategy: StrategyName;
+  strategy: ContenderName;
   /** One per run of the scenario, reference first, then in the order given. */
   cells: Cell[];
 }
@@ -96,7 +96,7 @@ export interface Comparison {
 }
 
 /** The figures of one strategy over its repeats; undefined when the run has none. */
-export function strategyFigures(results: ScenarioResults, strategy: StrategyName): Figures | undefined {
+export function strategyFigures(results: ScenarioResults, strategy: ContenderName): Figures | undefined {
   const runs = runsOf(results.runs, strategy);
   if (runs.length === 0) return undefined;
   const m = computeMedians(runs)[strategy]!;
@@ -161,7 +161,7 @@ function compareScenario(scenario: string, group: LoadedFolder[], firstName: str
     const diff = scenarioDifferences(ref.results, other.results);
     if (diff.length > 0) notes.push(`${other.name}'s scenario ${scenario} differs from ${ref.name}'s in: ${diff.join(', ')}; its figures measure something else`);
   }
-  const strategies: StrategyName[] = [];
+  const strategies: ContenderName[] = [];
   for (const f of group) for (const s of strategiesOf(f.results.runs)) if (!strategies.includes(s)) strategies.push(s);
   const rows = strategies.map((strategy): StrategyRow => {
     const refFigures = strategyFigures(ref.results, strategy);

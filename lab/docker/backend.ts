@@ -35,7 +35,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Commander } from '../commander.js';
-import { RECEIVER_PORT, RunError, type EmulatedNetwork, type RunningReceivers } from '../hosts.js';
+import { RECEIVER_PORT, RunError, nodeLabel, type EmulatedNetwork, type NodeRef, type RunningReceivers } from '../hosts.js';
 import { mapLimit, ownCmdline } from '../netns/backend.js';
 import { PlanError, makeRunPrefix } from '../netns/plan.js';
 import type { LinkEvent, Topology } from '../types.js';
@@ -212,12 +212,37 @@ export class DockerNetwork implements EmulatedNetwork {
   }
 
   spawnSender(argv: string[]): ChildProcess {
-    const full = nsenterNet(this.sender.container.pid, [process.execPath, ...argv]);
-    const p = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    return this.spawn({ role: 'source' }, [process.execPath, ...argv]);
+  }
+
+  address(node: NodeRef): string {
+    if (node.role === 'source') return this.plan.sender.address;
+    if (node.role === 'receiver') {
+      const h = this.plan.receivers[node.index];
+      if (h === undefined) throw new RangeError(`no receiver ${node.index}`);
+      return h.address;
+    }
+    throw new RunError(`the docker backend has no service hosts (${node.name}): run this protocol on netns`);
+  }
+
+  /**
+   * A host program in a node's network namespace (nsenter -n, as the sender runs): the source's
+   * holder container, or a receiver's container once the receivers run. Service hosts: none yet.
+   */
+  spawn(node: NodeRef, argv: string[], env?: Record<string, string>): ChildProcess {
+    let pid: number;
+    if (node.role === 'source') pid = this.sender.container.pid;
+    else if (node.role === 'receiver' && this.receivers[node.index] !== undefined) pid = this.receivers[node.index]!.container.pid;
+    else throw new RunError(`the docker backend cannot start a program on ${nodeLabel(node)} here (receivers run their image's fanout receive; no service hosts)`);
+    const full = nsenterNet(pid, argv);
+    const p = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     this.senders.add(p);
     p.once('exit', () => this.senders.delete(p));
     return p;
   }
+
+  /** Programs started by spawned ones die with their parent's kill in down(); nothing to record. */
+  async adopt(): Promise<void> {}
 
   async applyEvent(ev: LinkEvent): Promise<void> {
     if (this.downed) throw new RunError('network is down');

@@ -27,7 +27,9 @@
 import { readFileSync } from 'node:fs';
 import type { Commander } from '../commander.js';
 import { DEFAULT_LEDGER_DIR, Ledger, readLedgerFile, undoActions } from '../ledger.js';
-import type { LinkEvent, Topology } from '../types.js';
+import type { NodeRef } from '../hosts.js';
+import type { LinkEvent, ReceiverSpec, Topology } from '../types.js';
+import { lossInvocation, netemLines } from '../loss.js';
 import {
   bridgeSetup,
   changeRate,
@@ -39,6 +41,7 @@ import {
   listLinks,
   removeRate,
   shapingInvocations,
+  tcBatch,
   type Invocation,
 } from './commands.js';
 import { PlanError, makeRunPrefix, planHosts, planNamespaces, planNetwork, type HostPlan, type NetnsPlan } from './plan.js';
@@ -54,6 +57,13 @@ export interface NetnsUpOptions {
   prefix?: string;
   /** Commands run at once during bring-up (default 8). */
   concurrency?: number;
+  /** Extra unshaped hosts a protocol needs (e.g. `tracker`), by name. */
+  services?: readonly string[];
+  /**
+   * How loss, delay and jitter are applied: `netem` (tc, where the kernel has sch_netem) or
+   * `nftables` (random drop in the host's namespace: loss only). Default nftables.
+   */
+  impairments?: 'netem' | 'nftables';
   /** How teardown reads and kills recorded processes (tests inject a fake). */
   processOps?: ProcessOps;
 }
@@ -135,9 +145,11 @@ export class NetnsNetwork {
   /** Describe and build the network for `topology`. On failure nothing is left behind (or it throws saying what is). */
   static async up(topology: Pick<Topology, 'receivers' | 'sender'>, opts: NetnsUpOptions): Promise<NetnsNetwork> {
     const { commander } = opts;
-    planNetwork(topology, opts.prefix ?? 'fl0000'); // validate before touching anything
+    const services = opts.services ?? [];
+    planNetwork(topology, opts.prefix ?? 'fl0000', services); // validate before touching anything
+    impairmentInvocations(planNetwork(topology, 'fl0000', services), topology.receivers, opts.impairments ?? 'nftables'); // the same
     const prefix = await freePrefix(commander, opts.prefix);
-    const plan = planNetwork(topology, prefix);
+    const plan = planNetwork(topology, prefix, services);
     const limit = opts.concurrency ?? 8;
     const processOps = opts.processOps ?? realProcessOps;
     const ledger = await Ledger.create(opts.ledgerDir ?? DEFAULT_LEDGER_DIR, prefix, ownCmdline());
@@ -165,6 +177,7 @@ export class NetnsNetwork {
       checkPlanInterfaces(plan, listings);
 
       await mapLimit(shapingInvocations(plan), limit, (inv) => run(commander, inv));
+      await mapLimit(impairmentInvocations(plan, topology.receivers, opts.impairments ?? 'nftables'), limit, (inv) => run(commander, inv));
     } catch (e) {
       const report = await undoLedger(ledger, commander, processOps).catch((undoErr: unknown) => undoErr);
       if (report instanceof Error) throw new AggregateError([e, report], `bring-up failed (${String(e)}) and so did teardown`);
@@ -177,8 +190,8 @@ export class NetnsNetwork {
    * Print (through `commander`, e.g. a DryRunCommander) what up() then down() would run, without
    * listing or checking anything: the `--dry-run` view.
    */
-  static async dryRun(topology: Pick<Topology, 'receivers' | 'sender'>, opts: { commander: Commander; prefix?: string }): Promise<NetnsPlan> {
-    const plan = planNetwork(topology, opts.prefix ?? makeRunPrefix());
+  static async dryRun(topology: Pick<Topology, 'receivers' | 'sender'>, opts: { commander: Commander; prefix?: string; services?: readonly string[] }): Promise<NetnsPlan> {
+    const plan = planNetwork(topology, opts.prefix ?? makeRunPrefix(), opts.services ?? []);
     for (const inv of [...bringUpInvocations(plan), deleteNamespaces(planNamespaces(plan))]) await run(opts.commander, inv);
     return plan;
   }
@@ -228,6 +241,15 @@ export class NetnsNetwork {
     const invs = this.changeInvocations(changes); // all checked before any runs
     await mapLimit(invs, 8, (inv) => run(this.commander, inv));
     for (const c of changes) this.rates.set(`${c.ns}/${c.dev}`, c.rateBps);
+  }
+
+  /** The host of a node (source, receiver i, or a service by name). */
+  host(node: NodeRef): HostPlan {
+    if (node.role === 'source') return this.plan.sender;
+    if (node.role === 'receiver') return this.receiverPlan(node.index);
+    const h = this.plan.services.find((v) => v.service === node.name);
+    if (h === undefined) throw new RangeError(`no service host ${node.name} (have ${this.plan.services.map((v) => v.service).join(', ') || 'none'})`);
+    return h;
   }
 
   private receiverPlan(i: number): HostPlan {
@@ -281,4 +303,38 @@ async function undoLedger(ledger: Ledger, commander: Commander, ops: ProcessOps)
   if (report.remaining.length > 0) throw new TeardownError(report);
   await ledger.remove();
   return report;
+}
+
+/**
+ * Loss, delay and jitter on every receiver link that asks for them, after shaping. With netem:
+ * netem under the direction's HTB class (download on the bridge port: loss down, delay, jitter;
+ * upload on eth0: loss up). Without: loss only, through nftables random drop in the receiver's
+ * namespace (input hook = download, output hook = upload); delay and jitter are refused earlier,
+ * at scenario validation, naming sch_netem.
+ */
+export function impairmentInvocations(plan: NetnsPlan, receivers: readonly ReceiverSpec[], how: 'netem' | 'nftables'): Invocation[] {
+  const out: Invocation[] = [];
+  for (const r of receivers) {
+    const h = plan.receivers[r.index];
+    if (h === undefined) continue;
+    const down = r.lossDownPct ?? 0;
+    const up = r.lossUpPct ?? 0;
+    const delay = r.delayMs ?? 0;
+    const jitter = r.jitterMs ?? 0;
+    if (down === 0 && up === 0 && delay === 0 && jitter === 0) continue;
+    if (how === 'nftables') {
+      if (delay !== 0 || jitter !== 0) throw new PlanError(`receivers[${r.index}]: delay and jitter need tc netem (sch_netem)`);
+      out.push(lossInvocation(h.ns, down, up));
+      continue;
+    }
+    if (down !== 0 || delay !== 0 || jitter !== 0) {
+      const o: { delayMs?: number; jitterMs?: number; lossPct?: number } = {};
+      if (delay !== 0) o.delayMs = delay;
+      if (jitter !== 0) o.jitterMs = jitter;
+      if (down !== 0) o.lossPct = down;
+      out.push(tcBatch(plan.bridgeNs, netemLines(h.bridgePort, o, h.downBps !== Infinity)));
+    }
+    if (up !== 0) out.push(tcBatch(h.ns, netemLines(h.ifname, { lossPct: up }, h.upBps !== Infinity)));
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { FANOUT_JS, RECEIVER_PORT, RunError, type EmulatedNetwork, type RunningReceivers } from '../hosts.js';
+import { FANOUT_JS, RECEIVER_PORT, RunError, type EmulatedNetwork, type NodeRef, type RunningReceivers } from '../hosts.js';
 import type { LinkEvent } from '../types.js';
 import { mapLimit, type NetnsNetwork } from './backend.js';
 import { execInNamespace } from './commands.js';
@@ -58,9 +58,22 @@ export class NetnsHosts implements EmulatedNetwork {
   }
 
   spawnSender(argv: string[]): ChildProcess {
-    const full = execInNamespace(this.net.senderNs, [process.execPath, ...argv]);
-    const p = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (p.pid !== undefined) void this.net.recordProcess(p.pid, { ns: this.net.senderNs, cmdline: full });
+    return this.spawn({ role: 'source' }, [process.execPath, ...argv]);
+  }
+
+  address(node: NodeRef): string {
+    return this.net.host(node).address;
+  }
+
+  async adopt(node: NodeRef, pid: number, argv: string[]): Promise<void> {
+    await this.net.recordProcess(pid, { ns: this.net.host(node).ns, cmdline: argv });
+  }
+
+  spawn(node: NodeRef, argv: string[], env?: Record<string, string>): ChildProcess {
+    const ns = this.net.host(node).ns;
+    const full = execInNamespace(ns, argv);
+    const p = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
+    if (p.pid !== undefined) void this.net.recordProcess(p.pid, { ns, cmdline: full });
     return p;
   }
 

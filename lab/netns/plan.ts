@@ -7,6 +7,8 @@
  *                         `fl3a9c-s` (to the sender), `fl3a9c-r0` .. `fl3a9c-r<n-1>` (to receivers)
  *   namespace fl3a9c-s    the sender; its end of the veth is `eth0`, 198.18.0.1/15
  *   namespace fl3a9c-r<i> receiver i; `eth0`, receiverAddress(i)/15
+ *   namespace fl3a9c-v<k> service host k (a protocol's helper, e.g. a BitTorrent tracker): not a
+ *                         receiver and not shaped; `eth0`, serviceAddress(k)/15
  *
  * Every namespace also brings its `lo` up. Nothing is ever created in the root namespace: the
  * veth is made inside the bridge namespace with its peer created directly as `eth0` inside the
@@ -93,11 +95,22 @@ export function isLabAddress(addr: string): boolean {
   return parts[0] === 198 && (parts[1] === 18 || parts[1] === 19);
 }
 
-/** One host (sender or receiver) of the lab network. */
+/** Service hosts are numbered down from the top of the block (198.19.255.254, ...253, ...). */
+export const MAX_SERVICES = 16;
+
+/** Service host k's address. */
+export function serviceAddress(k: number): string {
+  if (!Number.isInteger(k) || k < 0 || k >= MAX_SERVICES) throw new PlanError(`service index ${k} out of range 0..${MAX_SERVICES - 1}`);
+  return ipv4(SUBNET_BASE + SUBNET_SIZE - 2 - k);
+}
+
+/** One host (sender, receiver or service) of the lab network. */
 export interface HostPlan {
-  role: 'sender' | 'receiver';
-  /** Receiver index; null for the sender. */
+  role: 'sender' | 'receiver' | 'service';
+  /** Receiver index (service: its number); null for the sender. */
   index: number | null;
+  /** A service host's name (e.g. `tracker`). */
+  service?: string;
   /** Its namespace. */
   ns: string;
   /** Its interface inside `ns` (always `eth0`). */
@@ -122,16 +135,18 @@ export interface NetnsPlan {
   sender: HostPlan;
   /** In receiver-index order: receivers[i].index === i. */
   receivers: HostPlan[];
+  /** Extra unshaped hosts a protocol asked for, in the order asked. */
+  services: HostPlan[];
 }
 
 /** Every namespace of the plan, bridge first, then sender, then receivers. */
 export function planNamespaces(plan: NetnsPlan): string[] {
-  return [plan.bridgeNs, plan.sender.ns, ...plan.receivers.map((r) => r.ns)];
+  return [plan.bridgeNs, plan.sender.ns, ...plan.receivers.map((r) => r.ns), ...plan.services.map((v) => v.ns)];
 }
 
 /** Every host of the plan, sender first. */
 export function planHosts(plan: NetnsPlan): HostPlan[] {
-  return [plan.sender, ...plan.receivers];
+  return [plan.sender, ...plan.receivers, ...plan.services];
 }
 
 function checkRate(path: string, bps: number): number {
@@ -153,11 +168,12 @@ function checkIfname(name: string): string {
  * Describe the lab network for `topology` under run `prefix`. Throws PlanError on a malformed
  * prefix, a bad rate (path named), receivers out of index order, or too many receivers.
  */
-export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string): NetnsPlan {
+export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, services: readonly string[] = []): NetnsPlan {
   if (!PREFIX_PATTERN.test(prefix)) {
     throw new PlanError(`run prefix ${JSON.stringify(prefix)} does not match ${PREFIX_PATTERN}`);
   }
-  if (topology.receivers.length > MAX_RECEIVERS) {
+  if (services.length > MAX_SERVICES) throw new PlanError(`${services.length} service hosts: at most ${MAX_SERVICES}`);
+  if (topology.receivers.length > MAX_RECEIVERS - MAX_SERVICES) {
     throw new PlanError(`${topology.receivers.length} receivers: at most ${MAX_RECEIVERS} fit in ${LAB_SUBNET}`);
   }
   const receivers = topology.receivers.map((r, i): HostPlan => {
@@ -184,9 +200,23 @@ export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, pr
       ifname: HOST_IFNAME,
       address: senderAddress(),
       bridgePort: `${prefix}-s`,
-      downBps: Infinity,
+      downBps: checkRate('sender.downBps', topology.sender.downBps ?? Infinity),
       upBps: checkRate('sender.upBps', topology.sender.upBps),
     },
     receivers,
+    services: services.map((name, k): HostPlan => {
+      if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new PlanError(`service name ${JSON.stringify(name)}: expected lowercase letters, digits and dashes`);
+      return {
+        role: 'service',
+        index: k,
+        service: name,
+        ns: `${prefix}-v${k}`,
+        ifname: HOST_IFNAME,
+        address: serviceAddress(k),
+        bridgePort: checkIfname(`${prefix}-v${k}`),
+        downBps: Infinity,
+        upBps: Infinity,
+      };
+    }),
   };
 }

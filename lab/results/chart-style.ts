@@ -3,7 +3,8 @@
  * lower-bound colour, title text, and plugins that draw reference lines with chart.js scales.
  */
 import { Chart, type LegendItem, type Plugin } from 'chart.js';
-import { STRATEGY_NAMES, type StrategyName } from '../../sender/strategies/names.js';
+import { STRATEGY_NAMES } from '../../sender/strategies/names.js';
+import type { ContenderName } from '../types.js';
 import type { ScenarioResults } from '../types.js';
 
 /** Tableau 10, readable for most colour-blind viewers and in print. */
@@ -42,9 +43,14 @@ export function lowerBoundLegendItem(): LegendItem {
   return { text: 'lower bound', fillStyle: LOWER_BOUND_COLOR, strokeStyle: LOWER_BOUND_COLOR, lineWidth: 3, lineDash: [...LOWER_BOUND_DASH], pointStyle: 'line', hidden: false };
 }
 
-export function strategyColor(strategy: StrategyName): string {
-  const i = STRATEGY_NAMES.indexOf(strategy);
-  return PALETTE[(i < 0 ? 0 : i) % PALETTE.length]!;
+/** A contender's colour: fragment strategies in their fixed order, `protocol/variant` names after them by a stable hash. */
+export function strategyColor(strategy: ContenderName): string {
+  const bare = strategy.startsWith('fragments/') ? strategy.slice('fragments/'.length) : strategy;
+  const i = (STRATEGY_NAMES as readonly string[]).indexOf(bare);
+  if (i >= 0) return PALETTE[i % PALETTE.length]!;
+  let h = 0;
+  for (const ch of strategy) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return PALETTE[(STRATEGY_NAMES.length + (h % Math.max(1, PALETTE.length - STRATEGY_NAMES.length))) % PALETTE.length]!;
 }
 
 /** The i-th palette colour (wrapping), for series that are not strategies, such as compared runs. */

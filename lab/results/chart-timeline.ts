@@ -6,7 +6,7 @@
  * the lower bound as a dashed vertical line. The chart grows taller with the receiver count.
  */
 import type { ChartConfiguration, Plugin } from 'chart.js';
-import type { StrategyName } from '../../sender/strategies/names.js';
+import type { ContenderName } from '../types.js';
 import type { ReceiverResult, RunResult, ScenarioResults } from '../types.js';
 import { chartMonoFontFamily, type ChartSizePx } from './chart-canvas.js';
 import { formatRateBps, formatSeconds } from './format.js';
@@ -59,7 +59,7 @@ function failed(r: ReceiverResult): boolean {
 type Span = [number, number] | null;
 
 /** The chart.js configuration of one strategy's timeline; throws when the strategy has no runs. */
-export function timelineChartConfig(results: ScenarioResults, strategy: StrategyName): ChartConfiguration {
+export function timelineChartConfig(results: ScenarioResults, strategy: ContenderName): ChartConfiguration {
   const run: RunResult | undefined = medianRun(results.runs, strategy);
   if (run === undefined) throw new RangeError(`no runs of strategy ${strategy} to draw a timeline for`);
   const repeats = runsOf(results.runs, strategy).length;

@@ -2,6 +2,7 @@
  * The PNG charts of a results folder: makespan.png, cdf.png and one timeline-<strategy>.png
  * per strategy. Each chart's configuration is built by its own module; this one renders them.
  */
+import { contenderDir } from '../types.js';
 import type { ScenarioResults } from '../types.js';
 import { chartFontFamily, DEFAULT_CHART_SIZE, renderChartPng } from './chart-canvas.js';
 import { cdfChartConfig } from './chart-cdf.js';
@@ -44,7 +45,7 @@ export function renderCharts(results: ScenarioResults, warnings: string[] = []):
   for (const strategy of strategiesOf(results.runs)) {
     const run = medianRun(results.runs, strategy)!;
     charts.push({
-      fileName: `timeline-${strategy}.png`,
+      fileName: `timeline-${contenderDir(strategy)}.png`,
       png: renderChartPng(timelineChartConfig(results, strategy), timelineChartSize(run.receivers.length)),
     });
   }

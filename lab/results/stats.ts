@@ -10,8 +10,7 @@
  *   +Infinity) makes the percentile Infinity once more than (100 - p) % failed. For an even
  *   count, p50 is the lower of the two middle values, which can differ from `median`.
  */
-import type { ReceiverResult, RunResult, ScenarioResults, StrategyMedians } from '../types.js';
-import type { StrategyName } from '../../sender/strategies/names.js';
+import type { ReceiverResult, RunResult, ScenarioResults, StrategyMedians, ContenderName } from '../types.js';
 
 /** A statistic was asked of values it is not defined for (empty input, NaN, p out of range). */
 export class StatsError extends Error {
@@ -84,14 +83,14 @@ export function completionCdf(receivers: readonly ReceiverResult[]): CdfPoint[] 
 }
 
 /** Strategies in the order they first appear in `runs`. */
-export function strategiesOf(runs: readonly RunResult[]): StrategyName[] {
-  const seen: StrategyName[] = [];
+export function strategiesOf(runs: readonly RunResult[]): ContenderName[] {
+  const seen: ContenderName[] = [];
   for (const run of runs) if (!seen.includes(run.strategy)) seen.push(run.strategy);
   return seen;
 }
 
 /** The runs of one strategy, by repeat number. */
-export function runsOf(runs: readonly RunResult[], strategy: StrategyName): RunResult[] {
+export function runsOf(runs: readonly RunResult[], strategy: ContenderName): RunResult[] {
   return runs.filter((r) => r.strategy === strategy).sort((a, b) => a.repeat - b.repeat);
 }
 
@@ -99,7 +98,7 @@ export function runsOf(runs: readonly RunResult[], strategy: StrategyName): RunR
  * The run that stands for a strategy in per-run charts: the one with the median makespan
  * (the lower middle for an even count, ties broken by repeat). Undefined when it has no runs.
  */
-export function medianRun(runs: readonly RunResult[], strategy: StrategyName): RunResult | undefined {
+export function medianRun(runs: readonly RunResult[], strategy: ContenderName): RunResult | undefined {
   const own = runsOf(runs, strategy).sort((a, b) => a.makespanS - b.makespanS || a.repeat - b.repeat);
   return own[Math.floor((own.length - 1) / 2)];
 }
@@ -110,7 +109,7 @@ export function medianRun(runs: readonly RunResult[], strategy: StrategyName): R
  * Strategies without runs are absent.
  */
 export function computeMedians(runs: readonly RunResult[]): ScenarioResults['medians'] {
-  const medians: Partial<Record<StrategyName, StrategyMedians>> = {};
+  const medians: Partial<Record<ContenderName, StrategyMedians>> = {};
   for (const strategy of strategiesOf(runs)) {
     const own = runsOf(runs, strategy);
     medians[strategy] = {

@@ -20,11 +20,14 @@ export function buildTopology(plan: ScenarioPlan): Topology {
     backend: plan.backend,
     seed: plan.seed,
     file: plan.file,
-    transfer: { protocol: 'fragments', rateKbps: plan.rateKbps, width: plan.width },
+    transfer: { job: plan.job, rateKbps: plan.rateKbps, width: plan.width, options: { ...plan.options } },
     strategies: [...plan.strategies],
     repeat: plan.repeat,
     receivers: buildReceivers(plan, rates),
-    sender: { upBps: new RateDraw(plan.senderUp, rates).forReceiver(0) },
+    sender: {
+      upBps: new RateDraw(plan.senderUp, rates).forReceiver(0),
+      downBps: plan.senderDown ? new RateDraw(plan.senderDown, rates).forReceiver(0) : Infinity,
+    },
     events: buildEvents(plan, rates),
   };
   if (plan.check) topology.check = { efficiency: { ...plan.check.efficiency } };
@@ -38,7 +41,8 @@ interface Slot {
   upBps?: number;
   delayMs?: number;
   jitterMs?: number;
-  lossPct?: number;
+  lossDownPct?: number;
+  lossUpPct?: number;
 }
 
 function buildReceivers(plan: ScenarioPlan, rates: Rng): ReceiverSpec[] {
@@ -50,7 +54,8 @@ function buildReceivers(plan: ScenarioPlan, rates: Rng): ReceiverSpec[] {
     const spec: ReceiverSpec = { index, downBps: s.downBps, upBps: s.upBps ?? s.downBps };
     if (s.delayMs !== undefined) spec.delayMs = s.delayMs;
     if (s.jitterMs !== undefined) spec.jitterMs = s.jitterMs;
-    if (s.lossPct !== undefined) spec.lossPct = s.lossPct;
+    if (s.lossDownPct !== undefined) spec.lossDownPct = s.lossDownPct;
+    if (s.lossUpPct !== undefined) spec.lossUpPct = s.lossUpPct;
     return spec;
   });
 }
@@ -64,7 +69,8 @@ function apply(slots: Slot[], indexes: readonly number[], link: LinkSettings, ra
     if (up) s.upBps = up.forReceiver(i);
     if (link.delayMs !== undefined) s.delayMs = link.delayMs;
     if (link.jitterMs !== undefined) s.jitterMs = link.jitterMs;
-    if (link.lossPct !== undefined) s.lossPct = link.lossPct;
+    if (link.lossDownPct !== undefined) s.lossDownPct = link.lossDownPct;
+    if (link.lossUpPct !== undefined) s.lossUpPct = link.lossUpPct;
   }
 }
 

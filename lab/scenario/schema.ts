@@ -9,29 +9,39 @@
  * file: { size: 64MiB }   # required: { size } (content generated from the seed) or { path }
  *                         # (relative to the scenario file's folder). At least one byte per receiver.
  * transfer:               # required
- *   protocol: fragments   # default fragments (the only one so far)
- *   rateKbps: 200000      # required, > 0: the sender's aggregate limit (1 Kbps = 1000 bit/s)
- *   width: 64             # connections at once, >= 1; default and maximum: the receiver count
- * strategies: [...]       # non-empty, no repeats; default: every name in STRATEGY_NAMES
+ *   job: fragments        # fragments (receiver i gets fragment i; default) | whole-file (every
+ *                         # node gets the whole file)
+ *   protocol: fragments   # accepted for the fragments job (older files); nothing else
+ *   rateKbps: 200000      # fragments job: required, > 0: the sender's aggregate limit (1 Kbps =
+ *                         # 1000 bit/s); whole-file job: not used (each protocol has its own options)
+ *   width: 64             # fragments job: connections at once, >= 1; default and maximum: the count
+ *   bittorrent: { ... }   # a protocol's own options, under its name (see that protocol's plug-in in
+ *                         # lab/protocols/; e.g. bittorrent: pieceSize, maxPeers, trackerInterval, aria2Args)
+ * strategies: [...]       # contenders, non-empty, no repeats: `protocol/variant` (bittorrent/aria2,
+ *                         # fragments/backpressure) or, in a fragments job, a bare strategy name;
+ *                         # default: every contender of the job
  * repeat: 3               # 1..1000; default 1
  * receivers:              # required
  *   count: 64             # required, 1..100000
  *   down: 50mbit          # required: link rate towards each receiver
  *   up: 50mbit            # link rate from each receiver; default: the receiver's own final `down`
- *   delay: 20ms           # netem only (see below): one-way delay on the receiver's link
+ *   delay: 20ms           # netem only (see below): one-way delay towards the receiver
  *   jitter: 5ms           # netem only: delay variation
- *   loss: 0.5%            # netem only: random loss, percent ("0.5%" or 0.5), 0..100
+ *   loss: 0.5%            # random loss, percent ("0.5%" or 0.5), 0..100, on each direction of the
+ *                         # link; or { down: 1%, up: 0% } per direction. netem, or nftables where
+ *                         # the kernel has no netem
  *   groups:               # applied in order: later entries override earlier ones
  *     - select: { last: 1 }   # exactly one of { first: N } { last: N } { index: I }
  *       down: 2mbit           #   { indexes: [I, ...] } { every: N } (= indexes 0, N, 2N, ...)
  *                             # a group sets at least one of down, up, delay, jitter, loss
- * sender: { up: 10gbit }  # the sender's link; default 10gbit
+ * source: { up: 10gbit, down: 1gbit }  # the source's link; up default 10gbit, down default
+ *                         # unshaped. `sender: { up }` is the older spelling (not both)
  * events:                 # link changes during the transfer; default none
  *   - at: 3s              # required, >= 0, after the transfer starts
  *     select: { index: 5 }# required, as in groups
  *     down: 1mbit         # at least one of down, up; only what is written changes
  * check:                  # optional pass/fail thresholds for `fanout lab`
- *   efficiency: { backpressure: 1.15 }  # per strategy (must be in `strategies`), >= 1
+ *   efficiency: { backpressure: 1.15 }  # per contender (must be in `strategies`), >= 1
  * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
  *   connectMs: 1          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, setupCpuMs, rttMs,
  *   setupCpuMs: 4         #   finalizeMs, progressTailMs (>= 0), setupCores, initialWindowBytes
@@ -47,8 +57,9 @@
  *
  * Rates are link rates as tc HTB enforces them (whole Ethernet frames), see lab/types.ts.
  *
- * delay/jitter/loss need tc's netem (kernel module sch_netem): without it (`caps.netem` false) each
- * is an error naming the module; with it they land in ReceiverSpec.delayMs / jitterMs / lossPct.
+ * delay/jitter need tc's netem (kernel module sch_netem): without it (`caps.netem` false) each is an
+ * error naming the module. loss needs netem or nftables (`caps.nftables`); it lands in
+ * ReceiverSpec.lossDownPct / lossUpPct.
  *
  * Every problem is reported with its path (`receivers.groups[1].down: ...`); unknown keys are errors.
  */
@@ -58,6 +69,10 @@ import type { BackendChoice } from '../types.js';
 export interface ScenarioCaps {
   /** tc netem (kernel module sch_netem) is available: delay, jitter and loss are allowed. */
   netem: boolean;
+  /** nftables random drop works in a namespace: loss is allowed without netem. */
+  nftables?: boolean;
+  /** Whether a program is on this machine (a protocol's tools); unchecked when absent. */
+  hasTool?: (bin: string) => boolean;
 }
 
 export const TOP_KEYS = [
@@ -71,16 +86,20 @@ export const TOP_KEYS = [
   'repeat',
   'receivers',
   'sender',
+  'source',
   'events',
   'check',
   'sim',
 ] as const;
 export const FILE_KEYS = ['size', 'path'] as const;
-export const TRANSFER_KEYS = ['protocol', 'rateKbps', 'width'] as const;
+export const JOBS = ['fragments', 'whole-file'] as const;
+export const DEFAULT_JOB = 'fragments';
 export const NETEM_KEYS = ['delay', 'jitter', 'loss'] as const;
 export const RECEIVERS_KEYS = ['count', 'down', 'up', 'groups', ...NETEM_KEYS] as const;
 export const GROUP_KEYS = ['select', 'down', 'up', ...NETEM_KEYS] as const;
 export const SENDER_KEYS = ['up'] as const;
+export const SOURCE_KEYS = ['up', 'down'] as const;
+export const LOSS_KEYS = ['down', 'up'] as const;
 export const EVENT_KEYS = ['at', 'select', 'down', 'up'] as const;
 export const CHECK_KEYS = ['efficiency'] as const;
 export const SIM_KEYS = ['connectMs', 'setupCpuMs', 'setupCores', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
@@ -89,7 +108,6 @@ export const LOGNORMAL_KEYS = ['median', 'sigma', 'min', 'max'] as const;
 export const UNIFORM_KEYS = ['min', 'max'] as const;
 
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'netns', 'docker', 'sim'];
-export const PROTOCOLS = ['fragments'] as const;
 
 export const NAME_PATTERN = /^[a-z0-9-]+$/;
 export const NAME_MAX_CHARS = 64;

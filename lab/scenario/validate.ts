@@ -7,13 +7,14 @@
 import path from 'node:path';
 import { parseDurationMs, parseSizeBytes } from '../../core/units.js';
 import { planFragments, FragmentPlanError } from '../../core/fragments.js';
-import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../../sender/strategies/names.js';
-import type { BackendChoice, FileSpec, SimModelParams } from '../types.js';
+import { PROTOCOLS, defaultContenders, protocolByName, resolveContender } from '../protocols/index.js';
+import type { BackendChoice, ContenderName, FileSpec, JobKind, SimModelParams } from '../types.js';
 import type { Issues } from './errors.js';
 import { readRate, type RateSource } from './rates.js';
 import {
   at,
   describe,
+  isPlainObject,
   item,
   readInt,
   readList,
@@ -33,7 +34,8 @@ export interface LinkSettings {
   up?: RateSource;
   delayMs?: number;
   jitterMs?: number;
-  lossPct?: number;
+  lossDownPct?: number;
+  lossUpPct?: number;
 }
 
 export interface ScenarioPlan {
@@ -42,17 +44,22 @@ export interface ScenarioPlan {
   backend: BackendChoice;
   seed: number;
   file: FileSpec;
+  job: JobKind;
+  /** 0 in a whole-file job. */
   rateKbps: number;
   /** Already clamped to the receiver count. */
   width: number;
-  strategies: StrategyName[];
+  /** Each named protocol's parsed options (defaults for every protocol a contender uses). */
+  options: Record<string, unknown>;
+  strategies: ContenderName[];
   repeat: number;
   count: number;
   base: LinkSettings & { down: RateSource };
   groups: { select: Selector; link: LinkSettings }[];
   senderUp: RateSource;
+  senderDown?: RateSource;
   events: { atMs: number; select: Selector; down?: RateSource; up?: RateSource }[];
-  check?: { efficiency: Partial<Record<StrategyName, number>> };
+  check?: { efficiency: Partial<Record<ContenderName, number>> };
   sim?: Partial<SimModelParams>;
 }
 
@@ -77,12 +84,15 @@ export function validateScenario(
   const backend = top['backend'] === undefined ? S.DEFAULT_BACKEND : readBackend(top['backend'], issues);
   const seed = top['seed'] === undefined ? S.DEFAULT_SEED : readInt(top['seed'], 'seed', issues, 0);
   const repeat = top['repeat'] === undefined ? S.DEFAULT_REPEAT : readInt(top['repeat'], 'repeat', issues, 1, S.REPEAT_MAX);
-  const strategies = top['strategies'] === undefined ? [...STRATEGY_NAMES] : readStrategies(top['strategies'], issues);
+  const transferV = required(top, 'transfer', '', issues, 'rateKbps at least (a fragments job), or job: whole-file');
+  const job = readJob(transferV);
+  const strategies = top['strategies'] === undefined ? defaultContenders(job) : readStrategies(top['strategies'], job, caps, issues);
 
   const { count, receivers } = readReceivers(required(top, 'receivers', '', issues, 'count and down at least'), caps, issues);
-  const file = readFile(required(top, 'file', '', issues, '{ size: 64MiB } or { path: some/file }'), count, issues, options);
-  const transfer = readTransfer(required(top, 'transfer', '', issues, 'rateKbps at least'), count, issues);
-  const senderUp = readSender(top['sender'], issues);
+  const file = readFile(required(top, 'file', '', issues, '{ size: 64MiB } or { path: some/file }'), job === 'fragments' ? count : 1, issues, options);
+  const transfer = readTransfer(transferV, job, strategies ?? [], issues);
+  const source = readSource(top, issues);
+  const senderUp = source?.up;
   const events = readEvents(top['events'], count, issues);
   const check = top['check'] === undefined ? undefined : readCheck(top['check'], strategies, issues);
   const sim = top['sim'] === undefined ? undefined : readSim(top['sim'], issues);
@@ -98,6 +108,7 @@ export function validateScenario(
     receivers === undefined ||
     file === undefined ||
     transfer === undefined ||
+    source === undefined ||
     senderUp === undefined ||
     events === undefined
   ) {
@@ -109,8 +120,10 @@ export function validateScenario(
     backend,
     seed,
     file,
+    job,
     rateKbps: transfer.rateKbps,
     width: Math.min(transfer.width ?? receivers.count, receivers.count),
+    options: transfer.options,
     strategies,
     repeat,
     count: receivers.count,
@@ -119,6 +132,7 @@ export function validateScenario(
     senderUp,
     events,
   };
+  if (source.down) plan.senderDown = source.down;
   if (check) plan.check = check;
   if (sim) plan.sim = sim;
   return plan;
@@ -142,22 +156,32 @@ function readBackend(v: unknown, issues: Issues): BackendChoice | undefined {
   return undefined;
 }
 
-/** The valid names listed (the plan is made only when there were no issues at all). */
-function readStrategies(v: unknown, issues: Issues): StrategyName[] | undefined {
-  const list = readList(v, 'strategies', issues, `strategy names (${STRATEGY_NAMES.join(', ')})`);
+/** The job a transfer block asks for (checked in readTransfer; the default when it is wrong). */
+function readJob(v: unknown): JobKind {
+  const job = typeof v === 'object' && v !== null ? (v as Plain)['job'] : undefined;
+  return job === 'whole-file' ? 'whole-file' : 'fragments';
+}
+
+/** The valid contender names listed (the plan is made only when there were no issues at all). */
+function readStrategies(v: unknown, job: JobKind, caps: S.ScenarioCaps, issues: Issues): ContenderName[] | undefined {
+  const known = defaultContenders(job).join(', ');
+  const list = readList(v, 'strategies', issues, `contender names (${known})`);
   if (!list) return undefined;
   if (list.length === 0) {
-    issues.add('strategies', `expected at least one of ${STRATEGY_NAMES.join(', ')}`);
+    issues.add('strategies', `expected at least one of ${known}`);
     return undefined;
   }
-  const out: StrategyName[] = [];
+  const out: ContenderName[] = [];
   list.forEach((s, i) => {
     const p = item('strategies', i);
-    if (typeof s !== 'string' || !isStrategyName(s)) {
-      issues.add(p, `unknown strategy ${describe(s)} (known: ${STRATEGY_NAMES.join(', ')})`);
-    } else if (out.includes(s)) {
-      issues.add(p, `${s} is listed twice`);
-    } else out.push(s);
+    if (typeof s !== 'string') return issues.add(p, `expected a contender name (${known}); got ${describe(s)}`);
+    const c = resolveContender(s, job);
+    if ('error' in c) return issues.add(p, c.error);
+    if (out.includes(s)) return issues.add(p, `${s} is listed twice`);
+    for (const tool of c.protocol.tools) {
+      if (caps.hasTool && !caps.hasTool(tool.bin)) issues.add(p, `${s} needs ${tool.bin}, which is not on this machine (Debian package ${tool.pkg}: apt-get install ${tool.pkg})`);
+    }
+    out.push(s);
   });
   return out;
 }
@@ -211,20 +235,49 @@ function fragmentsFit(sizeBytes: number, count: number | undefined, p: string, i
   }
 }
 
-function readTransfer(v: unknown, count: number | undefined, issues: Issues): { rateKbps: number; width?: number } | undefined {
+function readTransfer(
+  v: unknown,
+  job: JobKind,
+  strategies: readonly ContenderName[],
+  issues: Issues,
+): { rateKbps: number; width?: number; options: Record<string, unknown> } | undefined {
   if (v === undefined) return undefined;
-  const t = readObject(v, 'transfer', issues, S.TRANSFER_KEYS);
+  const optionKeys = PROTOCOLS.filter((p) => p.name !== 'fragments').map((p) => p.name);
+  const t = readObject(v, 'transfer', issues, ['job', 'protocol', 'rateKbps', 'width', ...optionKeys]);
   if (!t) return undefined;
   const before = issues.count;
-  if (t['protocol'] !== undefined && !(S.PROTOCOLS as readonly unknown[]).includes(t['protocol'])) {
-    issues.add('transfer.protocol', `expected one of ${S.PROTOCOLS.join(', ')}; got ${describe(t['protocol'])}`);
+  if (t['job'] !== undefined && !(S.JOBS as readonly unknown[]).includes(t['job'])) {
+    issues.add('transfer.job', `expected one of ${S.JOBS.join(', ')}; got ${describe(t['job'])}`);
   }
-  const rateV = required(t, 'rateKbps', 'transfer', issues, 'the sender\'s aggregate limit in Kbps, > 0');
-  const rateKbps = rateV === undefined ? undefined : readNumber(rateV, 'transfer.rateKbps', issues, { gt: 0 });
-  const width = t['width'] === undefined ? undefined : readInt(t['width'], 'transfer.width', issues, 1);
-  void count; // a width above the count is clamped later, not an error
+  if (t['protocol'] !== undefined && !(job === 'fragments' && t['protocol'] === 'fragments')) {
+    issues.add('transfer.protocol', job === 'fragments'
+      ? `expected fragments (the fragments job's only protocol); got ${describe(t['protocol'])}`
+      : 'a whole-file job names its protocols in strategies (protocol/variant), not here');
+  }
+  let rateKbps: number | undefined = 0;
+  let width: number | undefined;
+  if (job === 'fragments') {
+    const rateV = required(t, 'rateKbps', 'transfer', issues, "the sender's aggregate limit in Kbps, > 0");
+    rateKbps = rateV === undefined ? undefined : readNumber(rateV, 'transfer.rateKbps', issues, { gt: 0 });
+    width = t['width'] === undefined ? undefined : readInt(t['width'], 'transfer.width', issues, 1);
+  } else {
+    for (const key of ['rateKbps', 'width']) {
+      if (t[key] !== undefined) issues.add(at('transfer', key), "belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>");
+    }
+  }
+  // Each protocol's own options: parsed when written (and then it must be used), defaults otherwise.
+  const used = new Set(strategies.map((s) => { const c = resolveContender(s, job); return 'error' in c ? '' : c.protocol.name; }));
+  const options: Record<string, unknown> = {};
+  for (const name of optionKeys) {
+    const p = protocolByName(name)!;
+    if (t[name] !== undefined && !used.has(name)) issues.add(at('transfer', name), `options for ${name}, which no contender in strategies runs`);
+    if (used.has(name) || t[name] !== undefined) {
+      const o = p.parseOptions(t[name], at('transfer', name), issues);
+      if (o !== undefined) options[name] = o;
+    }
+  }
   if (issues.count > before || rateKbps === undefined) return undefined;
-  return width === undefined ? { rateKbps } : { rateKbps, width };
+  return width === undefined ? { rateKbps, options } : { rateKbps, width, options };
 }
 
 interface ReceiversPart {
@@ -283,14 +336,37 @@ function readLink(obj: Plain, p: string, caps: S.ScenarioCaps, issues: Issues): 
     const v = obj[key];
     if (v === undefined) continue;
     const kp = at(p, key);
-    if (!caps.netem) {
-      issues.add(kp, `needs the kernel module ${S.NETEM_MODULE}, which this kernel does not have`);
+    if (key === 'loss') {
+      if (!caps.netem && !caps.nftables) {
+        issues.add(kp, `needs the kernel module ${S.NETEM_MODULE} or nftables (Debian package nftables), and this machine has neither`);
+        continue;
+      }
+      if (isPlainObject(v)) {
+        const lo = readObject(v, kp, issues, S.LOSS_KEYS);
+        if (!lo) continue;
+        if (lo['down'] === undefined && lo['up'] === undefined) issues.add(kp, 'expected down, up or both');
+        if (lo['down'] !== undefined) {
+          const d = readLossPct(lo['down'], at(kp, 'down'), issues);
+          if (d !== undefined) link.lossDownPct = d;
+        }
+        if (lo['up'] !== undefined) {
+          const u = readLossPct(lo['up'], at(kp, 'up'), issues);
+          if (u !== undefined) link.lossUpPct = u;
+        }
+      } else {
+        const pct = readLossPct(v, kp, issues);
+        if (pct !== undefined) {
+          link.lossDownPct = pct;
+          link.lossUpPct = pct;
+        }
+      }
       continue;
     }
-    if (key === 'loss') {
-      const pct = readLossPct(v, kp, issues);
-      if (pct !== undefined) link.lossPct = pct;
-    } else {
+    if (!caps.netem) {
+      issues.add(kp, `needs the kernel module ${S.NETEM_MODULE}, which this kernel does not have (no delay or jitter can be emulated here)`);
+      continue;
+    }
+    {
       const ms = readUnit(v, kp, issues, parseDurationMs);
       if (ms !== undefined) link[key === 'delay' ? 'delayMs' : 'jitterMs'] = ms;
     }
@@ -311,12 +387,22 @@ function readLossPct(v: unknown, p: string, issues: Issues): number | undefined 
   return readNumber(v, p, issues, { min: 0, max: 100 });
 }
 
-function readSender(v: unknown, issues: Issues): RateSource | undefined {
-  const fallback: RateSource = { kind: 'fixed', path: 'sender.up', bps: S.DEFAULT_SENDER_UP_BPS };
-  if (v === undefined) return fallback;
-  const s = readObject(v, 'sender', issues, S.SENDER_KEYS);
+/** `source: { up, down }`, or the older `sender: { up }` (not both). */
+function readSource(top: Plain, issues: Issues): { up: RateSource; down?: RateSource } | undefined {
+  const fallback: RateSource = { kind: 'fixed', path: 'source.up', bps: S.DEFAULT_SENDER_UP_BPS };
+  if (top['source'] !== undefined && top['sender'] !== undefined) {
+    issues.add('sender', 'give the source\'s link once: source (or the older sender), not both');
+    return undefined;
+  }
+  const key = top['source'] !== undefined ? 'source' : 'sender';
+  const v = top[key];
+  if (v === undefined) return { up: fallback };
+  const s = readObject(v, key, issues, key === 'source' ? S.SOURCE_KEYS : S.SENDER_KEYS);
   if (!s) return undefined;
-  return s['up'] === undefined ? fallback : readRate(s['up'], 'sender.up', issues);
+  const up = s['up'] === undefined ? fallback : readRate(s['up'], at(key, 'up'), issues);
+  const down = s['down'] === undefined ? undefined : readRate(s['down'], at(key, 'down'), issues);
+  if (up === undefined || (s['down'] !== undefined && down === undefined)) return undefined;
+  return down ? { up, down } : { up };
 }
 
 function readEvents(v: unknown, count: number | undefined, issues: Issues): ScenarioPlan['events'] | undefined {
@@ -358,14 +444,15 @@ function readSim(v: unknown, issues: Issues): Partial<SimModelParams> | undefine
   return out;
 }
 
-function readCheck(v: unknown, strategies: StrategyName[] | undefined, issues: Issues): ScenarioPlan['check'] | undefined {
+function readCheck(v: unknown, strategies: ContenderName[] | undefined, issues: Issues): ScenarioPlan['check'] | undefined {
   const c = readObject(v, 'check', issues, S.CHECK_KEYS);
   if (!c || c['efficiency'] === undefined) return c ? { efficiency: {} } : undefined;
-  const eff = readObject(c['efficiency'], 'check.efficiency', issues, STRATEGY_NAMES);
-  if (!eff) return undefined;
-  const out: Partial<Record<StrategyName, number>> = {};
-  for (const [key, value] of Object.entries(eff)) {
-    if (!isStrategyName(key)) continue; // reported by readObject
+  if (!isPlainObject(c['efficiency'])) {
+    issues.add('check.efficiency', `expected a mapping of contender names to efficiency limits; got ${describe(c['efficiency'])}`);
+    return undefined;
+  }
+  const out: Partial<Record<ContenderName, number>> = {};
+  for (const [key, value] of Object.entries(c['efficiency'])) {
     const p = at('check.efficiency', key);
     const limit = readNumber(value, p, issues, { min: 1 });
     if (strategies && !strategies.includes(key)) {

@@ -40,7 +40,7 @@ export function simulateScenario(t: Topology, strategy: StrategyName, model: Par
 }
 
 /** A simulated run as the lab records runs. */
-export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number, model: Partial<SimModel> = {}): RunResult {
+export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number, model: Partial<SimModel> = {}, contender: string = strategy): RunResult {
   const { outcome: o, fragmentBytes } = simulateScenario(t, strategy, model);
   const bound = topologyLowerBound(t, fragmentBytes);
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);
@@ -62,10 +62,13 @@ export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number
   const rateBytesPerS = (t.transfer.rateKbps * 1000) / 8;
   const makespanS = o.makespanMs / 1000;
   return {
-    strategy,
+    strategy: contender,
+    protocol: 'fragments',
+    variant: strategy,
     repeat,
     makespanS,
     lowerBoundS: bound.seconds,
+    boundTerm: bound.binding,
     efficiency: makespanS / bound.seconds,
     rateOvershoot: Number.isFinite(rateBytesPerS) ? o.maxWindowBytes / rateBytesPerS - 1 : 0,
     wireOverhead: o.wireBytes / Math.max(1, o.payloadBytes) - 1,

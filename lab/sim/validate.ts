@@ -9,11 +9,11 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StrategyName } from '../../sender/strategies/names.js';
+import type { ContenderName } from '../types.js';
+import { resolveContender } from '../protocols/index.js';
 import { median } from '../results/stats.js';
 import { loadScenario } from '../scenario/index.js';
 import type { ScenarioResults } from '../types.js';
-import { simulatedRun } from './backend.js';
 
 export const VALIDATION_TOLERANCE = 0.1;
 
@@ -28,7 +28,7 @@ export interface ReferenceEntry {
 export interface Reference {
   /** Where the figures come from: backend, machine, commit, date. */
   source: { backend: string; gitCommit: string | null; kernel: string; cpus: number; startedAt: string }[];
-  scenarios: Record<string, Partial<Record<StrategyName, ReferenceEntry>>>;
+  scenarios: Record<string, Partial<Record<ContenderName, ReferenceEntry>>>;
 }
 
 export class ValidationInputError extends Error {
@@ -60,7 +60,7 @@ export function referenceFromResults(summaryPaths: readonly string[]): Reference
     if (r.backend === 'sim' || r.simulated) throw new ValidationInputError(`${p} is a simulated run: the reference must come from an emulated network`);
     if (!r.scenario?.name || !Array.isArray(r.runs)) throw new ValidationInputError(`${p}: not a lab summary (no scenario name or runs)`);
     ref.source.push({ backend: r.backend, gitCommit: r.environment.gitCommit, kernel: r.environment.kernel, cpus: r.environment.cpus, startedAt: r.startedAt });
-    const entries: Partial<Record<StrategyName, ReferenceEntry>> = {};
+    const entries: Partial<Record<ContenderName, ReferenceEntry>> = {};
     for (const strategy of new Set(r.runs.map((x) => x.strategy))) {
       const runs = r.runs.filter((x) => x.strategy === strategy && x.failedReceivers === 0);
       if (runs.length === 0) continue;
@@ -73,7 +73,7 @@ export function referenceFromResults(summaryPaths: readonly string[]): Reference
 
 export interface ValidationRow {
   scenario: string;
-  strategy: StrategyName;
+  strategy: ContenderName;
   simulatedS: number;
   emulatedS: number;
   /** simulated / emulated */
@@ -91,7 +91,9 @@ export function validate(scenarioPaths: readonly string[], ref: Reference, toler
     for (const strategy of t.strategies) {
       const e = emulated[strategy];
       if (!e) continue;
-      const sim = simulatedRun(t, strategy, 1, t.sim ?? {});
+      const c = resolveContender(strategy, t.transfer.job);
+      if ('error' in c || !c.protocol.simulate) continue;
+      const sim = c.protocol.simulate(t, c.variant, strategy, 1, t.sim ?? {});
       const ratio = sim.makespanS / e.makespanS;
       rows.push({ scenario: t.name, strategy, simulatedS: sim.makespanS, emulatedS: e.makespanS, ratio, ok: Math.abs(ratio - 1) <= tolerance });
     }

@@ -16,7 +16,8 @@ describe('fanout lab', () => {
     expect(r.stdout).toContain(`netns add ${prefix}-r7`);
     expect(r.stdout).toContain(`tc -n ${prefix}-br -batch -`);
     expect(r.stdout).toMatch(/class replace dev fl[0-9a-f]{4}-r7 parent 1: classid 1:1 htb rate 8000000bit ceil 8000000bit/);
-    expect(r.stdout).toContain(`ip netns exec ${prefix}-s node`);
+    expect(r.stdout).toContain(`ip netns exec ${prefix}-s ${process.execPath}`);
+    expect(r.stdout).toContain('#   phase receivers');
     expect(r.stdout).toContain('--strategy backpressure');
     expect(r.stdout).toContain(`netns del ${prefix}-br`);
     const present = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
@@ -40,7 +41,7 @@ describe('fanout lab', () => {
   });
 
   it('flags are checked: unknown strategy, bad repeat, bad backend, no scenario', () => {
-    expect(lab('scenarios/ci/small.yaml', '--strategies', 'fastest').stderr).toContain('unknown strategy "fastest"');
+    expect(lab('scenarios/ci/small.yaml', '--strategies', 'fastest').stderr).toContain('unknown contender "fastest"');
     expect(lab('scenarios/ci/small.yaml', '--repeat', '0').status).toBe(2);
     expect(lab('scenarios/ci/small.yaml', '--backend', 'kvm').stderr).toContain('--backend: expected auto, netns, docker or sim');
     expect(lab().status).toBe(2);

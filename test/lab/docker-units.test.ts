@@ -341,7 +341,7 @@ describe('doctor: the docker backend', () => {
   const probe = (ok: boolean, detail: string, endpoint = 'unix:///var/run/docker.sock') => ({ ok, detail, endpoint });
   const caps = (root: boolean, docker: ReturnType<typeof probe>): Omit<Capabilities, 'backends' | 'kernel'> => {
     const p = { ok: true, detail: '' };
-    return { root, netns: p, veth: p, bridge: p, htb: p, netem: { ok: false, detail: '' }, docker };
+    return { root, netns: p, veth: p, bridge: p, htb: p, netem: { ok: false, detail: '' }, nftables: p, docker };
   };
 
   it('is usable with an engine on this machine and root, and says what is missing otherwise', () => {

@@ -32,13 +32,14 @@ describe('detectCapabilities', () => {
       'tc -n fl0d0c-probe qdisc add dev fl0d0c-pa root handle 1: htb default 1',
       'tc -n fl0d0c-probe class add dev fl0d0c-pa parent 1: classid 1:1 htb rate 10mbit ceil 10mbit',
       'tc -n fl0d0c-probe qdisc add dev fl0d0c-pb root netem delay 1ms',
+      'ip netns exec fl0d0c-probe nft -f -',
       'ip netns del fl0d0c-probe',
     ]);
     expect(caps.htb).toEqual({ ok: true, detail: 'htb works' });
     expect(caps.netem).toEqual({ ok: false, detail: 'kernel has no sch_netem (tc: Error: Specified qdisc kind is unknown.)' });
-    expect(caps.backends.netns).toEqual({ usable: true, reason: 'root, namespaces, veth, bridge and htb available; no netem: no delay/loss' });
+    expect(caps.backends.netns).toEqual({ usable: true, reason: 'root, namespaces, veth, bridge and htb available; no netem: loss by nftables, no delay or jitter' });
     expect(caps.backends.docker.usable).toBe(false);
-    expect(chooseBackend('auto', caps)).toEqual({ backend: 'netns', reason: 'auto: root, namespaces, veth, bridge and htb available; no netem: no delay/loss' });
+    expect(chooseBackend('auto', caps)).toEqual({ backend: 'netns', reason: 'auto: root, namespaces, veth, bridge and htb available; no netem: loss by nftables, no delay or jitter' });
   });
 
   it('without htb the netns backend is unusable, naming the module; the probe namespace is still deleted', async () => {
@@ -96,6 +97,7 @@ describe('detectCapabilities', () => {
       prefix: 'fl0d0c',
       probeDocker: noDocker,
       kernel: '6.1.0-test',
+      hasTool: (bin) => bin !== 'opentracker',
     });
     expect(formatDoctor(caps)).toBe(
       [
@@ -106,12 +108,18 @@ describe('detectCapabilities', () => {
         'ok  bridge      bridges work',
         'ok  htb         htb works',
         'no  netem       kernel has no sch_netem (tc: Error: Specified qdisc kind is unknown.)',
+        'ok  nftables    nftables works (random loss without netem)',
         'no  docker      no engine: ENOENT (unix:///var/run/docker.sock)',
         '',
         'backends:',
-        '  ok  netns   root, namespaces, veth, bridge and htb available; no netem: no delay/loss',
+        '  ok  netns   root, namespaces, veth, bridge and htb available; no netem: loss by nftables, no delay or jitter',
         `  no  docker  no Docker engine at unix:///var/run/docker.sock (no engine: ENOENT)${process.platform === 'linux' ? `; ${DOCKER_INSTALL_HINT}` : ''}`,
         '  ok  sim     always available (simulated flows, no real network)',
+        '',
+        'tools the protocols run:',
+        '  ok  aria2c       bittorrent',
+        '  no  opentracker  bittorrent: missing (Debian package opentracker: apt-get install opentracker)',
+        '  ok  mktorrent    bittorrent',
         '',
         'auto picks: netns',
       ].join('\n'),

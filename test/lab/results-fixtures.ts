@@ -135,7 +135,7 @@ function sampleTopology(opts: Required<Omit<SampleOptions, 'withFailure'>>): Top
     backend: 'auto',
     seed: opts.seed,
     file: { kind: 'size', sizeBytes: opts.fragmentBytes * opts.receivers },
-    transfer: { protocol: 'fragments', rateKbps: opts.rateKbps, width: opts.receivers },
+    transfer: { job: 'fragments', rateKbps: opts.rateKbps, width: opts.receivers, options: {} },
     strategies: opts.strategies,
     repeat: opts.repeats,
     receivers,
@@ -199,6 +199,8 @@ export function sampleScenarioResults(options: SampleOptions = {}): ScenarioResu
       const wireBytes = Math.round(payloadBytes * (1514 / 1448) * (1 + rand() * 0.002));
       runs.push({
         strategy,
+        protocol: 'fragments',
+        variant: strategy,
         repeat,
         makespanS,
         lowerBoundS,
@@ -254,6 +256,8 @@ function tinyRun(strategy: StrategyName, repeat: number, makespanS: number, rate
   const payloadBytes = receivers.reduce((sum, r) => sum + r.bytes, 0);
   return {
     strategy,
+    protocol: 'fragments',
+    variant: strategy,
     repeat,
     makespanS,
     lowerBoundS: 3.2,
@@ -290,7 +294,7 @@ export function tinyResults(): ScenarioResults {
       backend: 'auto',
       seed: 1,
       file: { kind: 'size', sizeBytes: 4_000_000 },
-      transfer: { protocol: 'fragments', rateKbps: 40_000, width: 4 },
+      transfer: { job: 'fragments', rateKbps: 40_000, width: 4, options: {} },
       strategies: ['round-robin', 'sequential'],
       repeat: 2,
       receivers: [0, 1, 2, 3].map((index) => ({ index, downBps: [10e6, 20e6, 5e6, 40e6][index]!, upBps: [5e6, 10e6, 2.5e6, 20e6][index]! })),

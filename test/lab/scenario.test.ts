@@ -46,15 +46,23 @@ describe('shipped scenarios', () => {
   it('ships the six scenarios, the simulated scale-10k, ci/small and the gate scenarios', () => {
     expect(files.sort()).toEqual(
       [
-        'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
+        'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
         'one-slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
+        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml',
       ].sort(),
     );
   });
 
   it.each(files)('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
-    const t = loadScenario(path.join(SCENARIOS, f), NO_NETEM);
+    const t = loadScenario(path.join(SCENARIOS, f), { netem: false, nftables: true });
     expect(t.description.length).toBeGreaterThan(40);
+    if (t.transfer.job === 'whole-file') {
+      // Every node may upload at once: at most the sum of the up links is active.
+      const ups = t.sender.upBps + t.receivers.reduce((a, r) => a + r.upBps, 0);
+      expect(Math.min(ups, t.receivers.reduce((a, r) => a + r.downBps, 0))).toBeLessThanOrEqual(1_000_000_000);
+      expect(t.strategies.every((s) => s.includes('/'))).toBe(true);
+      return;
+    }
     expect(t.strategies).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'static-split', 'sequential']);
     if (t.backend === 'sim') {
       // Beyond any emulated network on one machine: simulated only.
@@ -74,9 +82,9 @@ describe('shipped scenarios', () => {
     expect(t.file).toEqual({ kind: 'size', sizeBytes: 64 * 1024 * 1024 });
     expect(t.receivers.slice(0, 63).every((r) => r.downBps === 10_000_000 && r.upBps === 10_000_000)).toBe(true);
     expect(t.receivers[63]).toEqual({ index: 63, downBps: 2_000_000, upBps: 2_000_000 });
-    expect(t.transfer).toEqual({ protocol: 'fragments', rateKbps: 200_000, width: 64 });
+    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 64, options: {} });
     expect(t.repeat).toBe(3);
-    expect(t.sender).toEqual({ upBps: 10_000_000_000 });
+    expect(t.sender).toEqual({ upBps: 10_000_000_000, downBps: Infinity });
     expect(t.check).toEqual({ efficiency: { backpressure: 1.15, 'probe-prioritise': 1.1 } });
   });
 
@@ -106,11 +114,11 @@ describe('defaults', () => {
       backend: 'auto',
       seed: 1,
       file: { kind: 'size', sizeBytes: 1_048_576 },
-      transfer: { protocol: 'fragments', rateKbps: 100_000, width: 8 },
+      transfer: { job: 'fragments', rateKbps: 100_000, width: 8, options: {} },
       strategies: [...STRATEGY_NAMES],
       repeat: 1,
       receivers: Array.from({ length: 8 }, (_, index) => ({ index, downBps: 20_000_000, upBps: 20_000_000 })),
-      sender: { upBps: 10_000_000_000 },
+      sender: { upBps: 10_000_000_000, downBps: Infinity },
       events: [],
     });
   });
@@ -212,7 +220,7 @@ check:
       'name: "Bad_Name" is not a valid name: use lowercase letters, digits and dashes (at most 64)',
       'backend: expected one of auto, netns, docker, sim; got "kvm"',
       'repeat: 1001 is out of range: expected from 1 to 1000',
-      'strategies[1]: unknown strategy "warp-drive" (known: round-robin, backpressure, probe-prioritise, sequential, static-split)',
+      'strategies[1]: unknown contender "warp-drive" (known for the fragments job: fragments/round-robin, fragments/backpressure, fragments/probe-prioritise, fragments/sequential, fragments/static-split)',
       'strategies[2]: backpressure is listed twice',
       'receivers.grups: unknown key (allowed: count, down, up, groups, delay, jitter, loss)',
       `receivers.down: ${RATE_EXPECTED}, got 20`,
@@ -239,15 +247,15 @@ check:
 
   it('reports missing required keys at their path', () => {
     expect(problems('name: t\nreceivers: { down: 1mbit }\n')).toEqual([
+      'transfer: required (rateKbps at least (a fragments job), or job: whole-file)',
       'receivers.count: required (a whole number from 1 to 100000)',
       'file: required ({ size: 64MiB } or { path: some/file })',
-      'transfer: required (rateKbps at least)',
     ]);
   });
 
   it('reports unknown top-level keys', () => {
     expect(problems(BASE + 'colour: blue\n')).toEqual([
-      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check, sim)',
+      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim)',
     ]);
   });
 
@@ -276,7 +284,7 @@ check:
 
   it('rejects a document that is not a mapping', () => {
     expect(problems('- a\n- b\n')).toEqual([
-      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, events, check, sim; got a list',
+      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim; got a list',
     ]);
   });
 
@@ -321,16 +329,22 @@ describe('netem keys', () => {
 
   it('are errors naming the kernel module when the kernel has no netem', () => {
     expect(problems(text, NO_NETEM)).toEqual([
-      'receivers.delay: needs the kernel module sch_netem, which this kernel does not have',
-      'receivers.groups[0].delay: needs the kernel module sch_netem, which this kernel does not have',
-      'receivers.groups[0].jitter: needs the kernel module sch_netem, which this kernel does not have',
-      'receivers.groups[0].loss: needs the kernel module sch_netem, which this kernel does not have',
+      'receivers.delay: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
+      'receivers.groups[0].delay: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
+      'receivers.groups[0].jitter: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
+      'receivers.groups[0].loss: needs the kernel module sch_netem or nftables (Debian package nftables), and this machine has neither',
+    ]);
+    // Without netem but with nftables: loss is fine, delay and jitter are not.
+    expect(problems(text, { netem: false, nftables: true })).toEqual([
+      'receivers.delay: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
+      'receivers.groups[0].delay: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
+      'receivers.groups[0].jitter: needs the kernel module sch_netem, which this kernel does not have (no delay or jitter can be emulated here)',
     ]);
   });
 
   it('land in the ReceiverSpecs when netem is there', () => {
     const t = parseScenario(text, NETEM);
-    expect(t.receivers[0]).toEqual({ index: 0, downBps: 20e6, upBps: 20e6, delayMs: 50, jitterMs: 5, lossPct: 0.5 });
+    expect(t.receivers[0]).toEqual({ index: 0, downBps: 20e6, upBps: 20e6, delayMs: 50, jitterMs: 5, lossDownPct: 0.5, lossUpPct: 0.5 });
     expect(t.receivers[1]).toEqual({ index: 1, downBps: 20e6, upBps: 20e6, delayMs: 10 });
   });
 
@@ -552,5 +566,78 @@ describe('lab/rng', () => {
     }
     const mbPerS = buf.length / 1e6 / (best / 1000);
     expect(mbPerS).toBeGreaterThan(250);
+  });
+});
+
+describe('whole-file job', () => {
+  const WHOLE = `name: w
+file: { size: 1MiB }
+transfer:
+  job: whole-file
+strategies: [bittorrent/aria2]
+receivers:
+  count: 4
+  down: 20mbit
+  up: 5mbit
+`;
+  const LOSSY = { netem: false, nftables: true };
+
+  it('parses protocol/variant contenders, the protocol\'s default options and source: { up, down }', () => {
+    const t = parseScenario(WHOLE + 'source: { up: 30mbit, down: 10mbit }\n', NO_NETEM);
+    expect(t.transfer).toEqual({ job: 'whole-file', rateKbps: 0, width: 4, options: { bittorrent: { pieceBytes: 262144, maxPeers: 55, trackerIntervalS: 1, aria2Args: [] } } });
+    expect(t.strategies).toEqual(['bittorrent/aria2']);
+    expect(t.sender).toEqual({ upBps: 30e6, downBps: 10e6 });
+    expect(t.receivers[0]).toEqual({ index: 0, downBps: 20e6, upBps: 5e6 });
+  });
+
+  it('defaults to every whole-file contender and takes a protocol\'s own options', () => {
+    const t = parseScenario(WHOLE.replace('strategies: [bittorrent/aria2]\n', '').replace('job: whole-file', 'job: whole-file\n  bittorrent: { pieceSize: 1MiB, maxPeers: 0, trackerInterval: 2s, aria2Args: ["--disk-cache=32M"] }'), NO_NETEM);
+    expect(t.strategies).toEqual(['bittorrent/aria2']);
+    expect(t.transfer.options['bittorrent']).toEqual({ pieceBytes: 1 << 20, maxPeers: 0, trackerIntervalS: 2, aria2Args: ['--disk-cache=32M'] });
+  });
+
+  it('refuses fragments strategies, unknown protocols and variants, fragment keys and bad options, each at its path', () => {
+    const text = WHOLE.replace('strategies: [bittorrent/aria2]', 'strategies: [backpressure, warp/x, bittorrent/qbit, fragments/sequential]')
+      .replace('job: whole-file', 'job: whole-file\n  rateKbps: 1000\n  bittorrent: { pieceSize: 100KiB, aria2Args: ["--max-upload-limit=1M", "oops"] }');
+    expect(problems(text)).toEqual([
+      'strategies[0]: backpressure is a strategy of the fragments job; a whole-file scenario runs whole-file protocols (bittorrent/aria2)',
+      'strategies[1]: unknown protocol "warp" (known: fragments, bittorrent)',
+      'strategies[2]: unknown variant "qbit" of bittorrent (known: aria2)',
+      'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2)',
+      "transfer.rateKbps: belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>",
+      'transfer.bittorrent: options for bittorrent, which no contender in strategies runs',
+      'transfer.bittorrent.pieceSize: expected a power of two from 16KiB to 16MiB',
+      'transfer.bittorrent.aria2Args[0]: --max-upload-limit is set by the lab (rates are shaped by the lab only; the run folder, RPC and hooks are its own)',
+      'transfer.bittorrent.aria2Args[1]: expected an aria2c long option such as "--disk-cache=32M"',
+    ]);
+  });
+
+  it('names a missing tool and the Debian package that provides it', () => {
+    const caps = { netem: false, hasTool: (bin: string) => bin !== 'opentracker' };
+    expect(problems(WHOLE, caps)).toEqual(['strategies[0]: bittorrent/aria2 needs opentracker, which is not on this machine (Debian package opentracker: apt-get install opentracker)']);
+  });
+
+  it('accepts source or the older sender, not both', () => {
+    expect(problems(WHOLE + 'source: { up: 1mbit }\nsender: { up: 1mbit }\n')).toEqual(["sender: give the source's link once: source (or the older sender), not both"]);
+    expect(problems(WHOLE + 'sender: { up: 1mbit, down: 1mbit }\n')).toEqual(['sender.down: unknown key (allowed: up)']);
+  });
+
+  it('loss: one figure for both directions or { down, up }, 0..100 %, with nftables or netem', () => {
+    const t = parseScenario(WHOLE.replace('up: 5mbit', 'up: 5mbit\n  loss: 2%\n  groups:\n    - select: { index: 1 }\n      loss: { down: 10% }'), LOSSY);
+    expect(t.receivers[0]).toEqual({ index: 0, downBps: 20e6, upBps: 5e6, lossDownPct: 2, lossUpPct: 2 });
+    expect(t.receivers[1]).toEqual({ index: 1, downBps: 20e6, upBps: 5e6, lossDownPct: 10, lossUpPct: 2 });
+    expect(problems(WHOLE.replace('up: 5mbit', 'up: 5mbit\n  loss: { down: 101%, sideways: 1% }'), LOSSY)).toEqual([
+      'receivers.loss.sideways: unknown key (allowed: down, up)',
+      'receivers.loss.down: 101 is out of range: expected a number >= 0 and <= 100',
+    ]);
+    expect(problems(WHOLE.replace('up: 5mbit', 'up: 5mbit\n  loss: -1%'), LOSSY)).toEqual(['receivers.loss: expected a loss percentage such as "0.5%"; got "-1%"']);
+  });
+
+  it('a fragments job keeps needing rateKbps and keeps bare strategy names', () => {
+    expect(problems('name: f\nfile: { size: 1MiB }\ntransfer: { job: fragments }\nreceivers: { count: 2, down: 1mbit }\n')).toEqual([
+      "transfer.rateKbps: required (the sender's aggregate limit in Kbps, > 0)",
+    ]);
+    const t = parseScenario('name: f\nfile: { size: 1MiB }\ntransfer: { rateKbps: 1000 }\nstrategies: [backpressure, fragments/sequential]\nreceivers: { count: 2, down: 1mbit }\n', NO_NETEM);
+    expect(t.strategies).toEqual(['backpressure', 'fragments/sequential']);
   });
 });
