@@ -2,6 +2,7 @@
  * Chart (c): one strategy's per-receiver timeline, from its median-makespan repeat. A row
  * per receiver, fastest download link at the top, labelled "#index rate"; a light bar from
  * connection start to first byte (waiting), a strategy-coloured bar from first byte to done
+ * (for peer-to-peer protocols the label also says how much each node uploaded to the others)
  * (transferring), a red bar to the end of the run for a receiver that never finished, and
  * the lower bound as a dashed vertical line. The chart grows taller with the receiver count.
  */
@@ -76,7 +77,11 @@ export function timelineChartConfig(results: ScenarioResults, strategy: Contende
     return [from, Math.max(from, r.doneS ?? endS)];
   });
   const failures = rows.filter(failed).length;
-  const labels = rows.map((r) => `#${r.index}  ${formatRateBps(r.downBps)}${failed(r) ? '  FAILED' : ''}`);
+  // Peer-to-peer protocols: what each node uploaded to the others, beside its link.
+  const uploads = rows.some((r) => (r.upBytes ?? 0) > 0);
+  const labels = rows.map(
+    (r) => `#${r.index}  ${formatRateBps(r.downBps)}${uploads ? `  up ${((r.upBytes ?? 0) / 1048576).toFixed(1).padStart(5)} MiB` : ''}${failed(r) ? '  FAILED' : ''}`,
+  );
   const bar = { grouped: false, barPercentage: 0.85, categoryPercentage: 1, borderSkipped: false } as const;
   const repeatNote = repeats > 1 ? `repeat ${run.repeat} of ${repeats} (median makespan)` : 'one repeat';
   const failNote = failures > 0 ? `, ${failures} failed` : '';
@@ -113,7 +118,7 @@ export function timelineChartConfig(results: ScenarioResults, strategy: Contende
           title: { display: true, text: 'time since start (s)' },
         },
         y: {
-          title: { display: true, text: 'receiver (index, download link rate)' },
+          title: { display: true, text: uploads ? 'receiver (index, download link rate, bytes it uploaded to others)' : 'receiver (index, download link rate)' },
           ticks: { autoSkip: false, font: { size: rows.length > 40 ? 10 : 12, family: chartMonoFontFamily() ?? undefined } },
           grid: { display: false },
         },

@@ -1,6 +1,8 @@
 /**
  * CSV views of a ScenarioResults, for spreadsheets and pandas: one row per receiver per run
- * (completions.csv) and one row per run (runs.csv). Both start with a header row, use "\n"
+ * (completions.csv) and one row per run (runs.csv). Columns added later go at the end, so older
+ * readers keep their positions (protocol and variant of the contender, bytes a node uploaded,
+ * the bound's binding term, every node's processes' CPU and summed peak RSS). Both start with a header row, use "\n"
  * line ends, write booleans as true/false, null and missing values as empty cells, and
  * numbers as JavaScript prints them (full precision, seconds and bit/s as in types.ts).
  */
@@ -26,6 +28,9 @@ export const COMPLETION_COLUMNS = [
   'error',
   'run_makespan_s',
   'run_lower_bound_s',
+  'protocol',
+  'variant',
+  'up_bytes',
 ] as const;
 
 /** Columns of runs.csv, in order: every scalar figure of a RunResult plus the receiver count. */
@@ -46,6 +51,12 @@ export const RUN_COLUMNS = [
   'max_rss_bytes',
   'failed_receivers',
   'receivers',
+  'protocol',
+  'variant',
+  'bound_term',
+  'nodes_cpu_s',
+  'nodes_max_rss_bytes',
+  'peer_up_bytes',
 ] as const;
 
 type Cell = string | number | boolean | null | undefined;
@@ -83,6 +94,9 @@ export function completionsCsv(results: ScenarioResults): string {
         error: r.error,
         run_makespan_s: run.makespanS,
         run_lower_bound_s: run.lowerBoundS,
+        protocol: run.protocol,
+        variant: run.variant,
+        up_bytes: r.upBytes,
       });
     }
   }
@@ -108,6 +122,12 @@ export function runsCsv(results: ScenarioResults): string {
     max_rss_bytes: run.maxRssBytes,
     failed_receivers: run.failedReceivers,
     receivers: run.receivers.length,
+    protocol: run.protocol,
+    variant: run.variant,
+    bound_term: run.boundTerm,
+    nodes_cpu_s: run.nodesCpuS,
+    nodes_max_rss_bytes: run.nodesMaxRssBytes,
+    peer_up_bytes: run.peerUpBytes,
   }));
   return toCsv(RUN_COLUMNS, rows);
 }

@@ -9,7 +9,8 @@
  *   p95 done     median over repeats of the run's nearest-rank p95 receiver completion, s
  *                ("inf" when more than 5 % of a run's receivers never finished)
  *   failed       failed receivers summed over repeats, of receivers x repeats
- *   peak 1s/limit  the busiest 1 s window of any repeat over the rate limit (100 % = at the limit;
+ *   peak 1s/limit  the busiest 1 s window of any repeat over the rate limit (100 % = at the limit; a dash
+ *                  for protocols without one;
  *                  above 101 % plus a chunk breaks the sender's promise)
  */
 import type { ScenarioResults } from '../types.js';
@@ -28,6 +29,8 @@ export function summaryRows(results: ScenarioResults): string[][] {
     const failed = runs.reduce((sum, r) => sum + r.failedReceivers, 0);
     const receivers = runs.reduce((sum, r) => sum + r.receivers.length, 0);
     const overshoot = Math.max(...runs.map((r) => r.rateOvershoot));
+    // Only the fragment sender has an aggregate limit: other protocols show a dash.
+    const limited = runs.every((r) => (r.protocol ?? 'fragments') === 'fragments');
     return [
       strategy,
       formatSeconds(m.makespanS),
@@ -35,7 +38,7 @@ export function summaryRows(results: ScenarioResults): string[][] {
       `${m.efficiency.toFixed(2)}x`,
       formatSeconds(p95),
       `${failed}/${receivers}`,
-      `${((1 + overshoot) * 100).toFixed(1)}%`,
+      limited ? `${((1 + overshoot) * 100).toFixed(1)}%` : '-',
     ];
   });
 }
