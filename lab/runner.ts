@@ -181,9 +181,10 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     await proto.prepare?.(ctx);
     const phases = proto.phases(ctx);
     drivers = phases.flatMap((p) => p.procs).filter((s) => s.driver);
+    const gated = phases.some((p) => p.procs.some((s) => s.go));
     for (let k = 0; k < phases.length; k++) {
       const phase = phases[k]!;
-      if (k === phases.length - 1) setOrigin(Date.now());
+      if (k === phases.length - 1 && !gated) setOrigin(Date.now());
       // Fragment receivers on a backend that runs them its own way (Docker: in their containers).
       if (net.backend !== 'netns' && phase.procs.length > 0 && phase.procs.every((s) => s.fanoutReceiver)) {
         const group = await net.startReceivers(phase.procs.map((s) => s.fanoutReceiver!.outDir));
@@ -191,6 +192,11 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
         continue;
       }
       await mapLimit(phase.procs, START_CONCURRENCY, start);
+    }
+    if (gated) {
+      // Everyone is ready and waiting: the transfer starts now, for all of them at once.
+      setOrigin(Date.now());
+      for (const e of live) if (e.spec.go && e.proc && e.exitCode === undefined) e.proc.kill(e.spec.go);
     }
     // The origin may have been set by the last phase's own first line; wait for the end.
     const limitS = o.timeoutS ?? Math.max(60, 20 * bound.seconds);

@@ -37,6 +37,12 @@ export interface ProcessSpec {
   /** The run ends when every driver has exited (the fragment sender). */
   driver?: boolean;
   /**
+   * The program waits, ready, for this signal before it transfers anything: the lab sends it to
+   * every such program at once when all phases are ready, and the transfer's origin is then. So
+   * the nodes' own start-up (processes, a client loading its state) is not measured as transfer.
+   */
+  go?: NodeJS.Signals;
+  /**
    * Runs the lab's own `fanout receive` storing into `outDir`: a backend may run it its own way
    * (Docker: inside the receiver container built for it) instead of spawning argv.
    */
@@ -76,7 +82,8 @@ export type NodeEventKind = 'origin' | 'start' | 'first-byte' | 'done' | 'error'
  * Something a node's program said. `node` is the receiver index (-1: the source; the origin event
  * has none). Time: `wallMs` (ms since the epoch, the machine's clock) or, when absent, the moment
  * the lab read the line. `origin` marks the start of the transfer: the lab's link events count
- * from it and every time is reported relative to it (default: when the last phase started).
+ * from it and every time is reported relative to it (default: when the lab sent the `go` signal,
+ * or without one, when the last phase started).
  */
 export interface NodeEvent {
   kind: NodeEventKind;

@@ -3,7 +3,10 @@
  * the lab what that client does, one JSON object per line on stdout, each with `wallMs` (the
  * machine's clock):
  *
- *   {"event":"ready"}                       aria2c's RPC answers (seeder: and the tracker lists it)
+ *   {"event":"ready"}                       aria2c's RPC answers (seeder: and the tracker lists it);
+ *                                           a leecher's aria2c starts paused (--pause, nothing sent
+ *                                           or asked for) and is unpaused on SIGUSR1 (the lab's go)
+ *   {"event":"go"}                          SIGUSR1 came and aria2c was told to unpause
  *   {"event":"progress","down":N,"up":M}    every 250 ms while anything changed (aria2's own totals)
  *   {"event":"first-byte"}                  the first payload byte counted
  *   {"event":"done"}                        aria2c's --on-bt-download-complete hook ran (exact time)
@@ -75,7 +78,7 @@ async function main(): Promise<void> {
   const role = values.role;
   if (!Number.isInteger(port) || (role !== 'seeder' && role !== 'leecher')) throw new Error('--role seeder|leecher and --rpc-port are required');
   const argv = process.argv.slice(dash + 1);
-  const childArgv = [...argv, '--enable-rpc=true', `--rpc-listen-port=${port}`, '--rpc-listen-all=false'];
+  const childArgv = [...argv, '--enable-rpc=true', `--rpc-listen-port=${port}`, '--rpc-listen-all=false', ...(role === 'leecher' ? ['--pause=true'] : [])];
   const child = spawn(childArgv[0]!, childArgv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => {
@@ -125,6 +128,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+  process.on('SIGUSR1', () => {
+    rpc(port, 'aria2.unpauseAll')
+      .then(() => emit({ event: 'go' }))
+      .catch((e: unknown) => process.stderr.write(`bittorrent agent: unpause failed: ${(e as Error).message}\n`));
+  });
 
   // Ready: the RPC answers; a seeder also waits until the tracker counts it as complete.
   for (let i = 0; ; i++) {

@@ -4,7 +4,8 @@
  * own, the source seeds with `aria2c`, and every receiver runs `aria2c` as a leecher that keeps
  * seeding until the lab stops the run (when every receiver holds the file). Each aria2c runs
  * beside a small agent (agent.ts) that reports its totals from aria2's RPC and the exact moment
- * its download-complete hook ran.
+ * its download-complete hook ran. Leechers start paused and are unpaused together on the lab's
+ * go signal, so the processes' own start-up is not counted as transfer time.
  *
  * Its best fair shot (README, "BitTorrent"): no DHT or local peer discovery (a lab has one tracker),
  * peer exchange on, a short tracker interval so leechers find each other within a second, no
@@ -193,6 +194,7 @@ export const bittorrent: Protocol<BittorrentOptions> = {
       ready: /"event":"ready"/,
       readyTimeoutMs: 30_000,
       stop: 'SIGTERM',
+      go: 'SIGUSR1',
     }));
     return [
       { name: 'tracker', procs: [trackerSpec] },
