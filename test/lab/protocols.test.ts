@@ -27,7 +27,7 @@ function topology(n: number, job: 'fragments' | 'whole-file'): Topology {
   };
 }
 
-function ctx(t: Topology, variant: string, options: unknown): RunContext {
+function ctx<O>(t: Topology, variant: string, options: O): RunContext<O> {
   const addr = (n: NodeRef): string => (n.role === 'source' ? '198.18.0.1' : n.role === 'receiver' ? `198.18.0.${2 + n.index}` : '198.19.255.254');
   return { topology: t, variant, contender: variant, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: 1 << 20, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, address: addr, runId: 'ab'.repeat(16) };
 }
@@ -48,7 +48,7 @@ describe('contender names', () => {
 
 describe('fragments plug-in', () => {
   it('starts a receiver per node, then the sender as the driver, and reads the sender\'s lines as node events', () => {
-    const c = ctx(topology(3, 'fragments'), 'backpressure', {});
+    const c = ctx(topology(3, 'fragments'), 'backpressure', {} as Record<string, never>);
     const phases = fragments.phases(c);
     expect(phases.map((p) => p.name)).toEqual(['receivers', 'sender']);
     expect(phases[0]!.procs).toHaveLength(3);
