@@ -127,6 +127,9 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const log = o.log ?? (() => {});
   const status = o.status ?? null;
   const commander = o.commander ?? new RealCommander();
+  // Every problem the file itself has is reported before the kernel is probed (the probe makes a
+  // throwaway namespace); then what this machine can do (netem, nftables) is checked against it.
+  loadScenario(o.scenarioPath, { netem: true, nftables: true, hasTool });
   const caps = o.caps ?? (await detectCapabilities(commander));
   const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
   if (o.strategies) topology.strategies = o.strategies;
