@@ -22,6 +22,8 @@ import { runOnce, RunError } from './runner.js';
 import { simulatedRun } from './sim/backend.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario } from './scenario/index.js';
+import { checkScenarioLimits } from './scenario/limits.js';
+import { checkLabDisk } from './diskspace.js';
 import type { BackendChoice, BackendName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
 
 /**
@@ -115,12 +117,15 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const log = o.log ?? (() => {});
   const status = o.status ?? null;
   const commander = o.commander ?? new RealCommander();
+  if (!o.caps) loadScenario(o.scenarioPath, { netem: true }); // every check that needs no kernel, before any probe
   const caps = o.caps ?? (await detectCapabilities(commander));
   const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok });
   if (o.strategies) topology.strategies = o.strategies;
   if (o.repeat) topology.repeat = o.repeat;
   const chosen = chooseBackend(o.backend ?? topology.backend, caps);
   const simulated = chosen.backend === 'sim';
+  checkScenarioLimits(topology, chosen.backend, o.scenarioPath);
+  if (!simulated) checkLabDisk(tmpdir(), topology.file, o.scenarioPath);
   log(
     `scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend}${simulated ? ' (SIMULATED: no real network)' : ''} (${chosen.reason})`,
   );
