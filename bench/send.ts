@@ -91,9 +91,17 @@ async function main(): Promise<void> {
       // Interleave the variants so drift on a busy machine hits each alike.
       results.naive!.push((await runJson([NAIVE, 'send', file, '127.0.0.1', String(base + NODES), String(NODES)])) as Figures);
       for (const f of readdirSync(join(dir, 'naive'))) rmSync(join(dir, 'naive', f), { force: true });
-      results.unthrottled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', 'unlimited', '--strategy', values.strategy!])) as Figures);
-      results.throttled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', values['rate-kbps']!, '--strategy', values.strategy!])) as Figures);
-      results.auth!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', authNodes, '--rate-kbps', 'unlimited', '--strategy', values.strategy!, '--auth-key', key])) as Figures);
+      // The fanout variants in a rotating order: each follows each other alike (what the previous
+      // run left to write back to the disk slows the next one's fsyncs).
+      const variants: [string, string[]][] = [
+        ['unthrottled', ['--nodes', nodes, '--rate-kbps', 'unlimited']],
+        ['throttled', ['--nodes', nodes, '--rate-kbps', values['rate-kbps']!]],
+        ['auth', ['--nodes', authNodes, '--rate-kbps', 'unlimited', '--auth-key', key]],
+      ];
+      for (let k = 0; k < variants.length; k++) {
+        const [name, args] = variants[(r + k) % variants.length]!;
+        results[name]!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--strategy', values.strategy!, ...args])) as Figures);
+      }
       // Empty the receivers' folders (not the folders themselves: the receivers are still running in them).
       for (const rx of ['rx', 'rx-auth']) for (const f of readdirSync(join(dir, rx))) rmSync(join(dir, rx, f), { force: true });
       process.stderr.write(`  run ${r + 1}/${RUNS} done\n`);
