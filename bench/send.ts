@@ -6,7 +6,8 @@
  * fs.createReadStream(...).pipe(socket), no rate limit, no protocol, into a sink that writes each
  * connection to a file. Prints medians of makespan, throughput, sender CPU and peak RSS, and the
  * ratios sender / naive. Targets (issue 2): peak RSS < 100 MB; unthrottled makespan <= 1.3x naive;
- * CPU <= 1.5x naive.
+ * CPU <= 1.5x naive. The `auth` row is the unthrottled run with `--auth-key` on both ends (a second
+ * receiver process on its own ports), interleaved with the others: the cost of authentication.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -78,17 +79,31 @@ async function main(): Promise<void> {
     mkdirSync(join(dir, 'naive'));
     stops.push(await startProc([FANOUT, 'receive', '--listen', `127.0.0.1:${base}-${base + NODES - 1}`, '--out', join(dir, 'rx')], /listening/));
     stops.push(await startProc([NAIVE, 'sink', '127.0.0.1', String(base + NODES), String(NODES), join(dir, 'naive')], /ready/));
+    const key = join(dir, 'auth.key');
+    writeFileSync(key, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const authBase = base + 3 * NODES; // past the naive sink's ports
+    stops.push(await startProc([FANOUT, 'receive', '--listen', `127.0.0.1:${authBase}-${authBase + NODES - 1}`, '--out', join(dir, 'rx-auth'), '--auth-key', key], /listening/));
     const nodes = Array.from({ length: NODES }, (_, i) => `127.0.0.1:${base + i}`).join(',');
-    const results: Record<string, Figures[]> = { naive: [], unthrottled: [], throttled: [] };
+    const authNodes = Array.from({ length: NODES }, (_, i) => `127.0.0.1:${authBase + i}`).join(',');
+    const results: Record<string, Figures[]> = { naive: [], unthrottled: [], throttled: [], auth: [] };
     console.log(`bench:send: ${SIZE / 2 ** 20} MiB to ${NODES} loopback nodes, ${RUNS} runs each, strategy ${values.strategy}`);
     for (let r = 0; r < RUNS; r++) {
       // Interleave the variants so drift on a busy machine hits each alike.
       results.naive!.push((await runJson([NAIVE, 'send', file, '127.0.0.1', String(base + NODES), String(NODES)])) as Figures);
       for (const f of readdirSync(join(dir, 'naive'))) rmSync(join(dir, 'naive', f), { force: true });
-      results.unthrottled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', 'unlimited', '--strategy', values.strategy!])) as Figures);
-      results.throttled!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--nodes', nodes, '--rate-kbps', values['rate-kbps']!, '--strategy', values.strategy!])) as Figures);
-      // Empty the receiver's folder (not the folder itself: the receiver is still running in it).
-      for (const f of readdirSync(join(dir, 'rx'))) rmSync(join(dir, 'rx', f), { force: true });
+      // The fanout variants in a rotating order: each follows each other alike (what the previous
+      // run left to write back to the disk slows the next one's fsyncs).
+      const variants: [string, string[]][] = [
+        ['unthrottled', ['--nodes', nodes, '--rate-kbps', 'unlimited']],
+        ['throttled', ['--nodes', nodes, '--rate-kbps', values['rate-kbps']!]],
+        ['auth', ['--nodes', authNodes, '--rate-kbps', 'unlimited', '--auth-key', key]],
+      ];
+      for (let k = 0; k < variants.length; k++) {
+        const [name, args] = variants[(r + k) % variants.length]!;
+        results[name]!.push((await runJson([FANOUT, 'send', '--json', '--file', file, '--strategy', values.strategy!, ...args])) as Figures);
+      }
+      // Empty the receivers' folders (not the folders themselves: the receivers are still running in them).
+      for (const rx of ['rx', 'rx-auth']) for (const f of readdirSync(join(dir, rx))) rmSync(join(dir, rx, f), { force: true });
       process.stderr.write(`  run ${r + 1}/${RUNS} done\n`);
     }
     const rows = Object.entries(results).map(([name, runs]) => {
@@ -112,6 +127,11 @@ async function main(): Promise<void> {
       `cpu ${(un.cpu / naive.cpu).toFixed(2)}x naive ${un.cpu / naive.cpu <= 1.5 ? '<=' : '>'} 1.5x`,
     ];
     console.log(`targets: ${verdict.join('; ')}`);
+    const auth = rows[3]!;
+    console.log(
+      `auth cost (--auth-key vs unthrottled, same run): makespan ${(((auth.mk / un.mk) - 1) * 100).toFixed(1)} %, ` +
+        `throughput ${auth.mbit.toFixed(0)} vs ${un.mbit.toFixed(0)} Mbit/s, sender cpu ${(((auth.cpu / un.cpu) - 1) * 100).toFixed(1)} %`,
+    );
   } finally {
     for (const stop of stops) stop();
     rmSync(dir, { recursive: true, force: true });

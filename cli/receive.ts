@@ -1,5 +1,6 @@
 /** `fanout receive`: the CLI around ReceiverServer. */
 import { parseArgs } from 'node:util';
+import { AuthKeyError, readAuthKey } from '../wire/auth.js';
 import { ListenSpecError, ReceiverServer, parseListen } from '../receiver/server.js';
 import { EXIT, fail } from './exit.js';
 
@@ -16,6 +17,20 @@ the bytes already stored.
   --read-rate-kbps N       read no faster than N Kbps per port (emulates a slow node without root)
   --progress-bytes N       report progress to the sender every N arrived bytes (default 65536)
   --idle-timeout-ms N      drop a connection silent this long (default 120000)
+
+Who may send, and how much:
+  --auth-key FILE          serve only senders that prove this pre-shared key (fanout send
+                           --auth-key with the same file); others get ERROR Auth and are closed
+  --max-fragment-bytes N   largest fragment accepted (default 68719476736, 64 GiB)
+  --quota-bytes N          fragment files in --out (stored and in progress) never exceed N
+                           (default: no quota)
+  --min-free-bytes N       refuse a transfer that could leave less than N bytes free on the disk
+                           (default 67108864, 64 MiB; 0 = none)
+  --max-transfers N        transfers in progress at once (default 256)
+  --max-connections N      connections open at once (default 1024)
+  --max-connections-per-peer N   ... from one address (default 256)
+  --hello-timeout-ms N     a connection must send HELLO (and its proof) this soon (default 10000)
+  --part-expiry-s N        delete .part files untouched this long (default 86400)
   --json                   one JSON object per line: listening, hello, stored, error events
   -h, --help               this text
 
@@ -31,6 +46,15 @@ export async function receiveCommand(argv: string[]): Promise<number> {
       'read-rate-kbps': { type: 'string' },
       'progress-bytes': { type: 'string' },
       'idle-timeout-ms': { type: 'string' },
+      'auth-key': { type: 'string' },
+      'max-fragment-bytes': { type: 'string' },
+      'quota-bytes': { type: 'string' },
+      'min-free-bytes': { type: 'string' },
+      'max-transfers': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-connections-per-peer': { type: 'string' },
+      'hello-timeout-ms': { type: 'string' },
+      'part-expiry-s': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -49,6 +73,29 @@ export async function receiveCommand(argv: string[]): Promise<number> {
     if (!/^[0-9.]+$/.test(v) || !(n > 0)) fail(`--${name}: expected a number above 0, got "${v}"`);
     return n;
   };
+  const whole = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) fail(`--${name}: expected a whole number of at least ${min}, got "${v}"`);
+    return Number(v);
+  };
+  let authKey: Buffer | undefined;
+  if (values['auth-key'] !== undefined) {
+    try {
+      authKey = readAuthKey(values['auth-key']);
+    } catch (err) {
+      if (err instanceof AuthKeyError) fail(err.message);
+      throw err;
+    }
+  }
+  const store: { maxTotalBytes?: number; minFreeBytes?: number; maxTransfers?: number; partExpiryMs?: number } = {};
+  const quota = whole('quota-bytes', values['quota-bytes'], 1);
+  if (quota !== undefined) store.maxTotalBytes = quota;
+  const minFree = whole('min-free-bytes', values['min-free-bytes'], 0);
+  if (minFree !== undefined) store.minFreeBytes = minFree;
+  const maxTransfers = whole('max-transfers', values['max-transfers'], 1);
+  if (maxTransfers !== undefined) store.maxTransfers = maxTransfers;
+  const expiryS = whole('part-expiry-s', values['part-expiry-s'], 1);
+  if (expiryS !== undefined) store.partExpiryMs = expiryS * 1000;
   const json = values.json!;
   let server: ReceiverServer;
   try {
@@ -58,6 +105,12 @@ export async function receiveCommand(argv: string[]): Promise<number> {
       readRateKbps: num('read-rate-kbps', values['read-rate-kbps']),
       progressEveryBytes: num('progress-bytes', values['progress-bytes']),
       idleTimeoutMs: num('idle-timeout-ms', values['idle-timeout-ms']),
+      helloTimeoutMs: whole('hello-timeout-ms', values['hello-timeout-ms'], 1),
+      maxFragmentBytes: whole('max-fragment-bytes', values['max-fragment-bytes'], 1),
+      maxConnections: whole('max-connections', values['max-connections'], 1),
+      maxConnectionsPerPeer: whole('max-connections-per-peer', values['max-connections-per-peer'], 1),
+      authKey,
+      store,
       onEvent: (ev) => {
         if (json) process.stdout.write(`${JSON.stringify(ev)}\n`);
         else if (ev.event === 'error') process.stderr.write(`${ev.peer}: ${ev.code}: ${ev.message}\n`);
@@ -65,7 +118,7 @@ export async function receiveCommand(argv: string[]): Promise<number> {
     });
     const addrs = await server.start();
     const shown = addrs.length > 1 ? `${addrs[0]} .. ${addrs[addrs.length - 1]} (${addrs.length} ports)` : addrs[0];
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'listening', t: Date.now() / 1000, addresses: addrs, out: values.out, pid: process.pid })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'listening', t: Date.now() / 1000, addresses: addrs, out: values.out, pid: process.pid, auth: authKey !== undefined })}\n`);
     else process.stdout.write(`listening on ${shown}, storing into ${values.out}\n`);
   } catch (err) {
     if (err instanceof ListenSpecError) fail(err.message, EXIT.usage);

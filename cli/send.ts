@@ -1,6 +1,7 @@
 /** `fanout send`: the CLI around FragmentSender. */
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AuthKeyError, readAuthKey } from '../wire/auth.js';
 import { FragmentSender, SenderInputError } from '../sender/driver.js';
 import { NodeListError, readNodeList } from '../sender/nodes.js';
 import type { SenderEvent, SenderSummary } from '../sender/report.js';
@@ -33,6 +34,9 @@ Options:
   --connect-timeout-ms N (default 5000)
   --transfer-id HEX      32 hex digits naming the transfer (default random); receivers store
                          fragment i as <transfer-id>.<i>.frag
+  --auth-key FILE        prove this pre-shared key to every receiver (fanout receive --auth-key
+                         with the same file) and require each to prove it back; the fragment's
+                         digest in END and the receipt in ACK are authenticated
   --json                 one JSON object per line: events, then a summary (instead of progress)
   -h, --help             this text
 
@@ -61,6 +65,7 @@ export async function sendCommand(argv: string[]): Promise<number> {
       'stall-timeout-ms': { type: 'string' },
       'connect-timeout-ms': { type: 'string' },
       'transfer-id': { type: 'string' },
+      'auth-key': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -100,6 +105,15 @@ export async function sendCommand(argv: string[]): Promise<number> {
     if (!/^[0-9a-fA-F]{32}$/.test(values['transfer-id'])) fail('--transfer-id: expected 32 hex digits');
     transferId = Buffer.from(values['transfer-id'], 'hex');
   }
+  let authKey: Buffer | undefined;
+  if (values['auth-key'] !== undefined) {
+    try {
+      authKey = readAuthKey(values['auth-key']);
+    } catch (err) {
+      if (err instanceof AuthKeyError) fail(err.message);
+      throw err;
+    }
+  }
   let nodes;
   try {
     nodes = readNodeList(values.nodes, existsSync);
@@ -134,6 +148,7 @@ export async function sendCommand(argv: string[]): Promise<number> {
       stallTimeoutMs: positiveInt('stall-timeout-ms', values['stall-timeout-ms']),
       connectTimeoutMs: positiveInt('connect-timeout-ms', values['connect-timeout-ms']),
       transferId,
+      authKey,
       onEvent: json
         ? emit
         : (ev) => {

@@ -4,16 +4,19 @@
  *
  * What is removed (planClean, pure):
  *   - every ledger's objects, undone in reverse (lab/ledger.ts): recorded processes are killed
- *     only if /proc/<pid>/cmdline still shows that process (the recorded argv, or, when none was
- *     recorded, an argv mentioning `fanout`); recorded namespaces that still exist are deleted;
- *   - every namespace whose name matches /^fl[0-9a-f]{4}-/ even without a ledger (an orphan);
- *   - processes running inside a namespace that is being deleted (they would otherwise keep the
- *     namespace and its veths alive after its name is gone); these are the lab's by where they run;
+ *     only if /proc/<pid>/stat still shows the recorded start time and /proc/<pid>/cmdline that
+ *     process (the recorded argv, or, when none was recorded, an argv mentioning `fanout`), both
+ *     checked again right before the kill; recorded namespaces that still exist are deleted;
+ *   - processes running inside a recorded namespace that is being deleted (they would otherwise
+ *     keep the namespace and its veths alive after its name is gone), by pid and start time;
  *   - the ledger files once their namespaces are gone;
  *   - with `docker` set and an engine answering: containers and networks carrying the lab's run
  *     label, and fanout processes left inside their network namespaces (lab/docker/clean.ts).
  * A ledger whose owner (its `run` header) is still alive with the same argv is a run in
  * progress: it and every namespace with its prefix are skipped unless `force` is set.
+ * A namespace with a lab-like name that no ledger names is reported, never removed: nothing
+ * proves this lab made it (the namespace is created before it is recorded, so a run killed in
+ * between leaves such a name; `ip netns delete NAME` removes it by hand).
  * Non-lab names (`myns`, `flx`, `eth0` in the root namespace) are never touched.
  */
 import { rm } from 'node:fs/promises';
@@ -23,7 +26,7 @@ import { DEFAULT_LEDGER_DIR, listLedgerFiles, readLedgerFile, undoActions, type 
 import { formatDockerClean, runDockerClean, type DockerCleanReport } from './docker/clean.js';
 import { deleteLink, deleteNamespaces } from './netns/commands.js';
 import { HOST_IFNAME, isLabName, prefixOf } from './netns/plan.js';
-import { isFanoutCmdline, pidsInNamespaces, presentNamespaces, realProcessOps, type ProcessOps } from './netns/teardown.js';
+import { isFanoutCmdline, pidsInNamespaces, presentNamespaces, realProcessOps, sameProcess, type ProcessOps } from './netns/teardown.js';
 
 /** One ledger file as read. */
 export interface LedgerSnapshot {
@@ -39,6 +42,8 @@ export interface CleanInputs {
   netnsList: readonly string[];
   /** argv of each pid the ledgers or namespaces name (null or missing = no such process). */
   cmdlines: ReadonlyMap<number, string[] | null>;
+  /** Start time (/proc/<pid>/stat field 22) of each pid the ledgers or namespaces name (null = gone; missing = unknown). */
+  startTimes?: ReadonlyMap<number, number | null>;
   /** Pids running inside each present namespace (missing = none known). */
   namespacePids?: ReadonlyMap<string, readonly number[]>;
   /** Clean runs whose owner is still alive, too. */
@@ -51,7 +56,8 @@ export interface CleanInputs {
 
 /** What to remove, each with why. */
 export interface CleanPlan {
-  kill: { pid: number; reason: string }[];
+  /** `startTime`: the process's start time when planned; the kill happens only if it still is. */
+  kill: { pid: number; reason: string; startTime?: number }[];
   deleteLinks: { ns: string; name: string; reason: string }[];
   deleteNamespaces: { name: string; reason: string }[];
   removeLedgers: string[];
@@ -68,10 +74,18 @@ export function planClean(inputs: CleanInputs): CleanPlan {
   const inScope = (prefix: string | null): boolean =>
     prefix !== null && (inputs.prefixes === undefined || inputs.prefixes.includes(prefix));
   const argvOf = (pid: number): string[] | null => inputs.cmdlines.get(pid) ?? null;
+  /** The pid is (still) the process that started at `recorded` (true when either is unknown). */
+  const sameStart = (pid: number, recorded: number | undefined): boolean => {
+    const now = inputs.startTimes?.get(pid);
+    return recorded === undefined || now === undefined || now === recorded;
+  };
   const addKill = (pid: number, reason: string): void => {
     if (killed.has(pid) || pid === inputs.selfPid) return;
     killed.add(pid);
-    plan.kill.push({ pid, reason });
+    const k: CleanPlan['kill'][number] = { pid, reason };
+    const t = inputs.startTimes?.get(pid);
+    if (t !== undefined && t !== null) k.startTime = t;
+    plan.kill.push(k);
   };
 
   for (const l of inputs.ledgers) {
@@ -79,7 +93,7 @@ export function planClean(inputs: CleanInputs): CleanPlan {
     const header = l.entries.find((e): e is RunEntry => e.kind === 'run');
     if (header !== undefined && !inputs.force && header.pid !== inputs.selfPid) {
       const argv = argvOf(header.pid);
-      if (argv !== null && isFanoutCmdline(argv, header.cmdline)) {
+      if (argv !== null && isFanoutCmdline(argv, header.cmdline) && sameStart(header.pid, header.startTime)) {
         protectedPrefixes.add(l.prefix);
         plan.skipped.push({ what: l.path, reason: `run ${l.prefix} is in use by live pid ${header.pid} (use --force)` });
         continue;
@@ -89,7 +103,8 @@ export function planClean(inputs: CleanInputs): CleanPlan {
       if (a.kind === 'kill') {
         const argv = argvOf(a.pid);
         if (argv === null) continue; // gone
-        if (isFanoutCmdline(argv, a.cmdline)) addKill(a.pid, `recorded in ${l.path}`);
+        if (!sameStart(a.pid, a.startTime)) plan.skipped.push({ what: `pid ${a.pid}`, reason: 'now another process (start time differs from the ledger)' });
+        else if (isFanoutCmdline(argv, a.cmdline)) addKill(a.pid, `recorded in ${l.path}`);
         else plan.skipped.push({ what: `pid ${a.pid}`, reason: `now another program: ${argv.join(' ').slice(0, 80)}` });
       } else if (a.kind === 'delete-netns') {
         if (!isLabName(a.name)) plan.skipped.push({ what: `namespace ${a.name}`, reason: 'not a lab name' });
@@ -113,8 +128,7 @@ export function planClean(inputs: CleanInputs): CleanPlan {
       plan.skipped.push({ what: `namespace ${name}`, reason: `run ${p} is in use` });
       continue;
     }
-    scheduledNs.add(name);
-    plan.deleteNamespaces.push({ name, reason: 'lab name without a ledger' });
+    plan.skipped.push({ what: `namespace ${name}`, reason: 'lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)' });
   }
 
   for (const ns of scheduledNs) {
@@ -167,8 +181,12 @@ export async function gatherCleanInputs(commander: Commander, opts: CleanOptions
   for (const l of ledgers) for (const e of l.entries) if (e.kind === 'run' || e.kind === 'process') pids.add(e.pid);
   for (const list of namespacePids.values()) for (const p of list) pids.add(p);
   const cmdlines = new Map<number, string[] | null>();
-  for (const p of pids) cmdlines.set(p, await ops.readCmdline(p));
-  const inputs: CleanInputs = { ledgers, netnsList, cmdlines, namespacePids, selfPid: process.pid };
+  const startTimes = new Map<number, number | null>();
+  for (const p of pids) {
+    cmdlines.set(p, await ops.readCmdline(p));
+    if (ops.readStartTime) startTimes.set(p, await ops.readStartTime(p));
+  }
+  const inputs: CleanInputs = { ledgers, netnsList, cmdlines, startTimes, namespacePids, selfPid: process.pid };
   if (opts.force) inputs.force = true;
   if (opts.prefixes !== undefined) inputs.prefixes = opts.prefixes;
   return inputs;
@@ -186,6 +204,8 @@ export async function runClean(commander: Commander, opts: CleanOptions = {}): P
   }
 
   for (const k of plan.kill) {
+    // Checked again right before the kill: the pid may have been reused since the plan.
+    if (!(await sameProcess(k.pid, k.startTime, ops))) continue;
     try {
       ops.kill(k.pid, 'SIGKILL');
       report.killed.push(k.pid);

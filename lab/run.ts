@@ -20,6 +20,8 @@ import { resolveContender, type Contender } from './protocols/index.js';
 import { runOnce, RunError } from './runner.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario } from './scenario/index.js';
+import { checkScenarioLimits } from './scenario/limits.js';
+import { checkLabDisk } from './diskspace.js';
 import type { BackendChoice, BackendName, ContenderName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
 
 /**
@@ -129,7 +131,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const commander = o.commander ?? new RealCommander();
   // Every problem the file itself has is reported before the kernel is probed (the probe makes a
   // throwaway namespace); then what this machine can do (netem, nftables) is checked against it.
-  loadScenario(o.scenarioPath, { netem: true, nftables: true, hasTool });
+  if (!o.caps) loadScenario(o.scenarioPath, { netem: true, nftables: true, hasTool });
   const caps = o.caps ?? (await detectCapabilities(commander));
   const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
   if (o.strategies) topology.strategies = o.strategies;
@@ -145,6 +147,11 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
     impairments: caps.netem.ok ? 'netem' : 'nftables',
   };
+  if (topology.transfer.authKey && chosen.backend === 'docker') {
+    throw new BackendUnavailableError("transfer.authKey runs on netns only: the docker backend's receiver containers are started once, with fixed arguments");
+  }
+  checkScenarioLimits(topology, chosen.backend, o.scenarioPath);
+  if (!simulated) checkLabDisk(tmpdir(), topology.file, o.scenarioPath, topology.transfer.job === 'whole-file' ? topology.receivers.length : 1);
   log(
     `scenario ${topology.name}: ${topology.receivers.length} receivers, backend ${chosen.backend}${simulated ? ' (SIMULATED: no real network)' : ''} (${chosen.reason})`,
   );

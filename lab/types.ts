@@ -70,6 +70,8 @@ export interface Topology {
     width: number;
     /** Each protocol's own options as it parsed them (`transfer.<protocol>` in the YAML), by protocol name. */
     options: Record<string, unknown>;
+    /** Fragments job: sender and receivers prove a fresh pre-shared key (`--auth-key`, lab/auth.ts). */
+    authKey?: boolean;
   };
   strategies: ContenderName[];
   repeat: number;

@@ -11,9 +11,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { read } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { ErrorCode, RemoteProtocolError, errorCodeName } from '../wire/errors.js';
-import { hashFileRange } from '../core/hash-range.js';
+import { HashCancelled, hashFileRange } from '../core/hash-range.js';
+import { ackMac, endMac, helloMac, macEquals, newNonce } from '../wire/auth.js';
 import { FrameDecoder } from '../wire/decoder.js';
-import { encodeDataHeader, encodeEnd, encodeError, encodeHello, HEADER_BYTES, type Frame } from '../wire/frames.js';
+import { encodeAuth, encodeDataHeader, encodeEnd, encodeError, encodeHello, HEADER_BYTES, type Frame, type HelloFrame } from '../wire/frames.js';
 import { Block, type BlockPool } from './block-pool.js';
 import type { NodeAddress } from './nodes.js';
 
@@ -46,12 +47,14 @@ export interface ConnectionParams {
   connectTimeoutMs: number;
   /** Read-ahead blocks of READ_AHEAD_CHUNKS * chunkBytes, shared by the sender's connections. */
   pool: BlockPool;
+  /** Pre-shared key: authenticate (HELLO nonce, AUTH, MACs on END and ACK). */
+  authKey?: Buffer | null;
 }
 
 /** Chunks read from disk per read call. */
 export const READ_AHEAD_CHUNKS = 4;
 
-type State = 'connecting' | 'hello' | 'resuming' | 'streaming' | 'ending' | 'closed';
+type State = 'connecting' | 'hello' | 'challenged' | 'resuming' | 'streaming' | 'ending' | 'closed';
 
 export class FragmentConnection {
   private state: State = 'connecting';
@@ -63,6 +66,12 @@ export class FragmentConnection {
   private aheadBlock: Block | null = null;
   private reading = false;
   private connectTimer: NodeJS.Timeout | null;
+  /** The HELLO sent (its bytes are what the MACs cover). */
+  private helloFrame: HelloFrame | null = null;
+  /** The receiver's CHALLENGE nonce (authenticated transfers). */
+  private nonceR: Buffer | null = null;
+  /** SHA-256 sent in END: the ACK must repeat it. */
+  private sentDigest: Buffer | null = null;
   sentBytes = 0;
   deliveredBytes = 0;
   /** performance.now() of the last frame from the receiver (or of the connect). */
@@ -137,8 +146,7 @@ export class FragmentConnection {
     if (!ok) this.needsDrain = true;
     this.sentBytes += n;
     if (this.sentBytes === this.p.sizeBytes) {
-      this.sendControl(encodeEnd(this.hash.digest()));
-      this.state = 'ending';
+      this.sendEnd();
     } else if (this.ahead === null) {
       this.readAhead();
     }
@@ -159,6 +167,14 @@ export class FragmentConnection {
     this.connectTimer = null;
   }
 
+  private sendEnd(): void {
+    const digest = this.hash.digest();
+    this.sentDigest = digest;
+    const key = this.p.authKey;
+    this.sendControl(encodeEnd(digest, key ? endMac(key, this.helloFrame!, this.nonceR!, digest) : undefined));
+    this.state = 'ending';
+  }
+
   private sendControl(frame: Buffer): void {
     this.hooks.controlBytes(frame.length);
     if (!this.socket.write(frame)) this.needsDrain = true;
@@ -167,15 +183,17 @@ export class FragmentConnection {
   private onConnect(): void {
     if (this.state !== 'connecting') return;
     this.state = 'hello';
-    this.sendControl(
-      encodeHello({
-        transferId: this.p.transferId,
-        index: this.p.index,
-        count: this.p.count,
-        lengthBytes: this.p.sizeBytes,
-        offsetBytes: this.p.knownOffsetBytes,
-      }),
-    );
+    const hello: HelloFrame = {
+      type: 'hello',
+      transferId: this.p.transferId,
+      index: this.p.index,
+      count: this.p.count,
+      lengthBytes: this.p.sizeBytes,
+      offsetBytes: this.p.knownOffsetBytes,
+    };
+    if (this.p.authKey) hello.nonce = newNonce();
+    this.helloFrame = hello;
+    this.sendControl(encodeHello(hello));
   }
 
   private onData(bytes: Buffer): void {
@@ -200,8 +218,18 @@ export class FragmentConnection {
 
   private onFrame(f: Frame): void {
     switch (f.type) {
+      case 'challenge':
+        if (this.state !== 'hello') return this.protocolError(`CHALLENGE in state ${this.state}`);
+        if (!this.p.authKey) return this.fail('the receiver requires authentication: run fanout send with --auth-key', false);
+        this.nonceR = f.nonce;
+        this.state = 'challenged';
+        this.sendControl(encodeAuth(helloMac(this.p.authKey, this.helloFrame!, f.nonce)));
+        return;
       case 'accept':
-        if (this.state !== 'hello') return this.protocolError(`ACCEPT in state ${this.state}`);
+        if (this.p.authKey && this.state === 'hello') {
+          return this.fail('the receiver did not authenticate (no CHALLENGE): it has no --auth-key, or is not the receiver meant', false);
+        }
+        if (this.state !== 'hello' && this.state !== 'challenged') return this.protocolError(`ACCEPT in state ${this.state}`);
         if (f.offsetBytes > this.p.sizeBytes) return this.protocolError(`ACCEPT offset ${f.offsetBytes} beyond fragment`);
         this.clearTimer();
         this.state = 'resuming';
@@ -217,6 +245,12 @@ export class FragmentConnection {
         return;
       case 'ack': {
         if (this.state !== 'ending') return this.protocolError(`ACK in state ${this.state}`);
+        if (!f.sha256.equals(this.sentDigest!)) {
+          return this.fail(`the receiver acknowledged digest ${f.sha256.toString('hex').slice(0, 16)}..., not the ${this.sentDigest!.toString('hex').slice(0, 16)}... sent`, true);
+        }
+        if (this.p.authKey && !macEquals(f.mac, ackMac(this.p.authKey, this.helloFrame!, this.nonceR!, f.sha256))) {
+          return this.fail('the ACK is not authenticated (wrong or missing MAC): not the receiver meant', false);
+        }
         this.state = 'closed';
         this.clearTimer();
         this.deliveredBytes = this.p.sizeBytes;
@@ -225,7 +259,7 @@ export class FragmentConnection {
         return;
       }
       case 'error': {
-        const retryable = f.code !== ErrorCode.Version && f.code !== ErrorCode.BadMagic;
+        const retryable = f.code !== ErrorCode.Version && f.code !== ErrorCode.BadMagic && f.code !== ErrorCode.Auth && f.code !== ErrorCode.Conflict;
         this.fail(`receiver error ${errorCodeName(f.code)}: ${f.message}`, retryable);
         return;
       }
@@ -238,20 +272,22 @@ export class FragmentConnection {
   private resumeFrom(offsetBytes: number): void {
     this.sentBytes = offsetBytes;
     this.deliveredBytes = offsetBytes;
-    hashFileRange(this.p.fd, this.p.fileOffsetBytes, offsetBytes).then(
+    // Cancelled with the attempt: a closed connection issues no further read of the shared fd.
+    hashFileRange(this.p.fd, this.p.fileOffsetBytes, offsetBytes, () => this.state === 'closed').then(
       (hash) => {
         if (this.state === 'closed') return;
         this.hash = hash;
         this.hooks.accepted(offsetBytes);
         if (offsetBytes === this.p.sizeBytes) {
-          this.state = 'ending';
-          this.sendControl(encodeEnd(this.hash.digest()));
+          this.sendEnd();
         } else {
           this.state = 'streaming';
           this.readAhead();
         }
       },
-      (err: Error) => this.fail(`cannot re-read the file to resume: ${err.message}`, false),
+      (err: Error) => {
+        if (!(err instanceof HashCancelled)) this.fail(`cannot re-read the file to resume: ${err.message}`, false);
+      },
     );
   }
 

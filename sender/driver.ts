@@ -51,6 +51,8 @@ export interface FragmentSenderOptions {
   transferId?: Buffer;
   /** The receivers' PROGRESS granularity, passed to the strategy (default 64 KiB, the receiver's default). */
   progressEveryBytes?: number;
+  /** Pre-shared key (`--auth-key`): authenticate to every receiver and require it to prove the key too. */
+  authKey?: Buffer;
   onEvent?: (ev: SenderEvent) => void;
 }
 
@@ -77,7 +79,8 @@ export class FragmentSender {
   readonly chunkBytes: number;
   readonly windowBytes: number;
   readonly transferId: Buffer;
-  private readonly opts: Required<Omit<FragmentSenderOptions, 'onEvent' | 'transferId' | 'width'>>;
+  private readonly opts: Required<Omit<FragmentSenderOptions, 'onEvent' | 'transferId' | 'width' | 'authKey'>>;
+  private readonly authKey: Buffer | null;
   private readonly onEvent: (ev: SenderEvent) => void;
   private slots: Slot[] = [];
   private strategy!: Strategy;
@@ -126,6 +129,7 @@ export class FragmentSender {
       progressEveryBytes: o.progressEveryBytes ?? DEFAULT_PROGRESS_BYTES,
     };
     this.onEvent = o.onEvent ?? (() => {});
+    this.authKey = o.authKey ?? null;
   }
 
   private now(): number {
@@ -293,6 +297,7 @@ export class FragmentSender {
         windowBytes: this.windowBytes,
         connectTimeoutMs: this.opts.connectTimeoutMs,
         pool: this.pool,
+        authKey: this.authKey,
       },
       {
         accepted: (offsetBytes) => {

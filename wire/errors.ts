@@ -30,6 +30,15 @@ export enum ErrorCode {
   Timeout = 11,
   /** Anything else on the peer's side. */
   Internal = 12,
+  /**
+   * Authentication failed or is missing: the receiver wants a proof of its pre-shared key (or the
+   * proof was wrong), or the sender wants one from a receiver that gave none. Not retryable.
+   */
+  Auth = 13,
+  /** A quota is exhausted for now (disk, transfers, connections); a later retry may succeed. */
+  Quota = 14,
+  /** A complete fragment with this name is stored already with other content: it is never replaced. */
+  Conflict = 15,
 }
 
 export function errorCodeName(code: number): string {

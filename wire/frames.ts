@@ -22,6 +22,23 @@
  *                                         <-  ACK {sha256}           (after verify + fsync + rename)
  *     either side, at any time:  ERROR {code, message}, then close.
  *
+ * Authenticated (both ends given the same pre-shared key, wire/auth.ts): HELLO carries a 16-byte
+ * sender nonce (a longer body), the receiver answers CHALLENGE {its nonce} instead of ACCEPT, the
+ * sender proves the key with AUTH {HMAC-SHA-256 over the HELLO and both nonces}, and only then
+ * does the receiver look at its disk and ACCEPT. END and ACK then carry a second 32-byte field: an
+ * HMAC binding the fragment's digest to this exchange, so a peer without the key can neither
+ * forge the digest nor the receipt. A peer without the key never gets past CHALLENGE.
+ *
+ *       HELLO {..., nonceS}               ->
+ *                                         <-  CHALLENGE {nonceR}
+ *       AUTH {mac}                        ->
+ *                                         <-  ACCEPT {offsetBytes}
+ *       DATA ... END {sha256, mac}        ->
+ *                                         <-  ACK {sha256, mac}
+ *
+ * Unauthenticated frames are byte for byte what they were: a peer of the previous release talks
+ * to this one as before when neither side has a key.
+ *
  * The fragment's SHA-256 travels in END, not in HELLO: the sender hashes as it streams, so it reads
  * the file once (a digest in HELLO would need a second pass over the file before the first byte
  * leaves; see README "Wire format" for the measurement).
@@ -41,6 +58,10 @@ export const MAX_DATA_BYTES = 1 << 20;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
 export const TRANSFER_ID_BYTES = 16;
 export const DIGEST_BYTES = 32;
+/** Nonce in an authenticated HELLO and in CHALLENGE. */
+export const NONCE_BYTES = 16;
+/** HMAC-SHA-256 in AUTH and the authenticated END and ACK. */
+export const MAC_BYTES = 32;
 /** Largest fragment the protocol describes (2^48 B): far beyond any disk, well inside a safe integer. */
 export const MAX_FRAGMENT_BYTES = 2 ** 48;
 /** Largest fragment count: a sender with more receivers than this is a mistake, not a use. */
@@ -54,6 +75,8 @@ export enum FrameType {
   Progress = 5,
   Ack = 6,
   Error = 7,
+  Challenge = 8,
+  Auth = 9,
 }
 
 export interface HelloFrame {
@@ -65,6 +88,8 @@ export interface HelloFrame {
   lengthBytes: number;
   /** Bytes the sender believes the receiver already holds (0 on a first attempt). */
   offsetBytes: number;
+  /** The sender's nonce: present when the sender authenticates (it then expects CHALLENGE). */
+  nonce?: Buffer;
 }
 export interface AcceptFrame {
   type: 'accept';
@@ -79,6 +104,8 @@ export interface DataFrame {
 export interface EndFrame {
   type: 'end';
   sha256: Buffer;
+  /** Authenticated transfers: HMAC over the exchange and sha256 (wire/auth.ts). */
+  mac?: Buffer;
 }
 export interface ProgressFrame {
   type: 'progress';
@@ -88,6 +115,18 @@ export interface ProgressFrame {
 export interface AckFrame {
   type: 'ack';
   sha256: Buffer;
+  /** Authenticated transfers: the receiver's HMAC over the exchange and sha256. */
+  mac?: Buffer;
+}
+/** Receiver -> sender, after an authenticated HELLO: the receiver's fresh nonce. */
+export interface ChallengeFrame {
+  type: 'challenge';
+  nonce: Buffer;
+}
+/** Sender -> receiver: proof of the pre-shared key over HELLO and both nonces. */
+export interface AuthFrame {
+  type: 'auth';
+  mac: Buffer;
 }
 export interface ErrorFrame {
   type: 'error';
@@ -102,20 +141,24 @@ export type Frame =
   | EndFrame
   | ProgressFrame
   | AckFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | ChallengeFrame
+  | AuthFrame;
 
 const HELLO_BODY_BYTES = 4 + 2 + TRANSFER_ID_BYTES + 4 + 4 + 8 + 8;
 const ACCEPT_BODY_BYTES = 4 + 2 + 8;
 
 /** Exact or maximum body length of each frame type. */
-const BODY_LIMITS: Record<number, { min: number; max: number; name: Frame['type'] }> = {
-  [FrameType.Hello]: { min: HELLO_BODY_BYTES, max: HELLO_BODY_BYTES, name: 'hello' },
+const BODY_LIMITS: Record<number, { min: number; max: number; name: Frame['type']; only?: number[] }> = {
+  [FrameType.Hello]: { min: HELLO_BODY_BYTES, max: HELLO_BODY_BYTES + NONCE_BYTES, name: 'hello', only: [HELLO_BODY_BYTES, HELLO_BODY_BYTES + NONCE_BYTES] },
   [FrameType.Accept]: { min: ACCEPT_BODY_BYTES, max: ACCEPT_BODY_BYTES, name: 'accept' },
   [FrameType.Data]: { min: 1, max: MAX_DATA_BYTES, name: 'data' },
-  [FrameType.End]: { min: DIGEST_BYTES, max: DIGEST_BYTES, name: 'end' },
+  [FrameType.End]: { min: DIGEST_BYTES, max: DIGEST_BYTES + MAC_BYTES, name: 'end', only: [DIGEST_BYTES, DIGEST_BYTES + MAC_BYTES] },
   [FrameType.Progress]: { min: 8, max: 8, name: 'progress' },
-  [FrameType.Ack]: { min: DIGEST_BYTES, max: DIGEST_BYTES, name: 'ack' },
+  [FrameType.Ack]: { min: DIGEST_BYTES, max: DIGEST_BYTES + MAC_BYTES, name: 'ack', only: [DIGEST_BYTES, DIGEST_BYTES + MAC_BYTES] },
   [FrameType.Error]: { min: 2, max: 2 + MAX_ERROR_MESSAGE_BYTES, name: 'error' },
+  [FrameType.Challenge]: { min: NONCE_BYTES, max: NONCE_BYTES, name: 'challenge' },
+  [FrameType.Auth]: { min: MAC_BYTES, max: MAC_BYTES, name: 'auth' },
 };
 
 /**
@@ -127,8 +170,8 @@ export function checkHeader(type: number, bodyLength: number): number {
   if (limit === undefined) {
     throw new RemoteProtocolError(ErrorCode.UnknownFrame, `unknown frame type ${type}`);
   }
-  if (bodyLength < limit.min || bodyLength > limit.max) {
-    const want = limit.min === limit.max ? `${limit.min}` : `${limit.min}..${limit.max}`;
+  if (bodyLength < limit.min || bodyLength > limit.max || (limit.only !== undefined && !limit.only.includes(bodyLength))) {
+    const want = limit.only !== undefined ? limit.only.join(' or ') : limit.min === limit.max ? `${limit.min}` : `${limit.min}..${limit.max}`;
     throw new RemoteProtocolError(
       ErrorCode.BadLength,
       `${limit.name} frame with body length ${bodyLength} (expected ${want})`,
@@ -188,19 +231,31 @@ export function decodeBody(type: number, body: Buffer): Frame {
       if (offsetBytes > lengthBytes) {
         throw new RemoteProtocolError(ErrorCode.BadField, `hello.offsetBytes ${offsetBytes} beyond length ${lengthBytes}`);
       }
-      return { type: 'hello', transferId, index, count, lengthBytes, offsetBytes };
+      const hello: HelloFrame = { type: 'hello', transferId, index, count, lengthBytes, offsetBytes };
+      if (body.length === HELLO_BODY_BYTES + NONCE_BYTES) hello.nonce = Buffer.from(body.subarray(at, at + NONCE_BYTES));
+      return hello;
     }
     case FrameType.Accept:
       checkVersion(body, 'accept');
       return { type: 'accept', offsetBytes: readU64(body, 6, 'accept.offsetBytes') };
     case FrameType.Data:
       return { type: 'data', bytes: body };
-    case FrameType.End:
-      return { type: 'end', sha256: Buffer.from(body) };
+    case FrameType.End: {
+      const end: EndFrame = { type: 'end', sha256: Buffer.from(body.subarray(0, DIGEST_BYTES)) };
+      if (body.length > DIGEST_BYTES) end.mac = Buffer.from(body.subarray(DIGEST_BYTES));
+      return end;
+    }
     case FrameType.Progress:
       return { type: 'progress', receivedBytes: readU64(body, 0, 'progress.receivedBytes') };
-    case FrameType.Ack:
-      return { type: 'ack', sha256: Buffer.from(body) };
+    case FrameType.Ack: {
+      const ack: AckFrame = { type: 'ack', sha256: Buffer.from(body.subarray(0, DIGEST_BYTES)) };
+      if (body.length > DIGEST_BYTES) ack.mac = Buffer.from(body.subarray(DIGEST_BYTES));
+      return ack;
+    }
+    case FrameType.Challenge:
+      return { type: 'challenge', nonce: Buffer.from(body) };
+    case FrameType.Auth:
+      return { type: 'auth', mac: Buffer.from(body) };
     case FrameType.Error: {
       const code = body.readUInt16BE(0);
       const message = body.subarray(2).toString('utf8');
@@ -213,8 +268,10 @@ export function decodeBody(type: number, body: Buffer): Frame {
 
 export function encodeHello(f: Omit<HelloFrame, 'type'>): Buffer {
   if (f.transferId.length !== TRANSFER_ID_BYTES) throw new RangeError('transferId must be 16 bytes');
-  const b = Buffer.alloc(HEADER_BYTES + HELLO_BODY_BYTES);
-  header(FrameType.Hello, HELLO_BODY_BYTES, b);
+  if (f.nonce !== undefined && f.nonce.length !== NONCE_BYTES) throw new RangeError('nonce must be 16 bytes');
+  const bodyBytes = HELLO_BODY_BYTES + (f.nonce ? NONCE_BYTES : 0);
+  const b = Buffer.alloc(HEADER_BYTES + bodyBytes);
+  header(FrameType.Hello, bodyBytes, b);
   let at = HEADER_BYTES;
   b.writeUInt32BE(MAGIC, at);
   b.writeUInt16BE(PROTOCOL_VERSION, at + 4);
@@ -224,6 +281,7 @@ export function encodeHello(f: Omit<HelloFrame, 'type'>): Buffer {
   b.writeUInt32BE(f.count, at + 4);
   b.writeBigUInt64BE(BigInt(f.lengthBytes), at + 8);
   b.writeBigUInt64BE(BigInt(f.offsetBytes), at + 16);
+  f.nonce?.copy(b, at + 24);
   return b;
 }
 
@@ -250,16 +308,30 @@ export function encodeData(bytes: Buffer): Buffer {
   return b;
 }
 
-function digestFrame(type: FrameType, sha256: Buffer): Buffer {
+function digestFrame(type: FrameType, sha256: Buffer, mac?: Buffer): Buffer {
   if (sha256.length !== DIGEST_BYTES) throw new RangeError('sha256 must be 32 bytes');
-  const b = Buffer.alloc(HEADER_BYTES + DIGEST_BYTES);
-  header(type, DIGEST_BYTES, b);
+  if (mac !== undefined && mac.length !== MAC_BYTES) throw new RangeError('mac must be 32 bytes');
+  const bodyBytes = DIGEST_BYTES + (mac ? MAC_BYTES : 0);
+  const b = Buffer.alloc(HEADER_BYTES + bodyBytes);
+  header(type, bodyBytes, b);
   sha256.copy(b, HEADER_BYTES);
+  mac?.copy(b, HEADER_BYTES + DIGEST_BYTES);
   return b;
 }
 
-export const encodeEnd = (sha256: Buffer): Buffer => digestFrame(FrameType.End, sha256);
-export const encodeAck = (sha256: Buffer): Buffer => digestFrame(FrameType.Ack, sha256);
+export const encodeEnd = (sha256: Buffer, mac?: Buffer): Buffer => digestFrame(FrameType.End, sha256, mac);
+export const encodeAck = (sha256: Buffer, mac?: Buffer): Buffer => digestFrame(FrameType.Ack, sha256, mac);
+
+function fixedFrame(type: FrameType, body: Buffer, bytes: number, what: string): Buffer {
+  if (body.length !== bytes) throw new RangeError(`${what} must be ${bytes} bytes`);
+  const b = Buffer.alloc(HEADER_BYTES + bytes);
+  header(type, bytes, b);
+  body.copy(b, HEADER_BYTES);
+  return b;
+}
+
+export const encodeChallenge = (nonce: Buffer): Buffer => fixedFrame(FrameType.Challenge, nonce, NONCE_BYTES, 'nonce');
+export const encodeAuth = (mac: Buffer): Buffer => fixedFrame(FrameType.Auth, mac, MAC_BYTES, 'mac');
 
 export function encodeProgress(receivedBytes: number): Buffer {
   const b = Buffer.alloc(HEADER_BYTES + 8);
@@ -293,13 +365,17 @@ export function encodeFrame(f: Frame): Buffer {
     case 'data':
       return encodeData(f.bytes);
     case 'end':
-      return encodeEnd(f.sha256);
+      return encodeEnd(f.sha256, f.mac);
     case 'progress':
       return encodeProgress(f.receivedBytes);
     case 'ack':
-      return encodeAck(f.sha256);
+      return encodeAck(f.sha256, f.mac);
     case 'error':
       return encodeError(f.code, f.message);
+    case 'challenge':
+      return encodeChallenge(f.nonce);
+    case 'auth':
+      return encodeAuth(f.mac);
   }
 }
 

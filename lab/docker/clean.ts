@@ -15,7 +15,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
-import { isFanoutCmdline, realProcessOps, type ProcessOps } from '../netns/teardown.js';
+import { isFanoutCmdline, realProcessOps, sameProcess, type ProcessOps } from '../netns/teardown.js';
 import { LABEL_RUN, ownerOf, runFilter } from './plan.js';
 import { LABEL_EXCHANGE, isExchangePath, removeExchange } from './exchange.js';
 import { removeNetwork, removeObjects } from './remove.js';
@@ -41,6 +41,8 @@ export interface DockerCleanInputs {
   networks: readonly LabNetworkInfo[];
   /** argv of each owner pid and each pid found in a lab container's namespace (null = no such process). */
   cmdlines: ReadonlyMap<number, string[] | null>;
+  /** Start time (/proc/<pid>/stat field 22) of each pid (null = gone; missing = unknown). */
+  startTimes?: ReadonlyMap<number, number | null>;
   /** Per container id: pids of this machine's processes in its network namespace but not in the container. */
   strayPids?: ReadonlyMap<string, readonly number[]>;
   force?: boolean;
@@ -49,7 +51,8 @@ export interface DockerCleanInputs {
 }
 
 export interface DockerCleanPlan {
-  kill: { pid: number; reason: string }[];
+  /** `startTime`: the process's start time when planned; it is killed only if it still is. */
+  kill: { pid: number; reason: string; startTime?: number }[];
   removeContainers: { id: string; name: string; reason: string }[];
   /** With the exchange folder its labels name (lab/docker/exchange.ts), if any. */
   removeNetworks: { id: string; name: string; reason: string; exchange?: string }[];
@@ -87,7 +90,12 @@ export function planDockerClean(inputs: DockerCleanInputs): DockerCleanPlan {
     for (const pid of inputs.strayPids?.get(c.id) ?? []) {
       const argv = inputs.cmdlines.get(pid) ?? null;
       if (pid === inputs.selfPid || argv === null) continue;
-      if (isFanoutCmdline(argv)) plan.kill.push({ pid, reason: `running in lab container ${c.name}'s network namespace` });
+      if (isFanoutCmdline(argv)) {
+        const k: DockerCleanPlan['kill'][number] = { pid, reason: `running in lab container ${c.name}'s network namespace` };
+        const t = inputs.startTimes?.get(pid);
+        if (t !== undefined && t !== null) k.startTime = t;
+        plan.kill.push(k);
+      }
       else plan.skipped.push({ what: `pid ${pid}`, reason: `in ${c.name}'s network namespace but not a fanout process: ${argv.join(' ').slice(0, 80)}` });
     }
     plan.removeContainers.push({ id: c.id, name: c.name, reason: `labelled run ${run}` });
@@ -160,8 +168,12 @@ export async function gatherDockerClean(docker: Dockerode, opts: { force?: boole
     if (owner) pids.add(owner.pid);
   }
   const cmdlines = new Map<number, string[] | null>();
-  for (const p of pids) cmdlines.set(p, await ops.readCmdline(p));
-  const inputs: DockerCleanInputs = { containers, networks, cmdlines, strayPids, selfPid: process.pid };
+  const startTimes = new Map<number, number | null>();
+  for (const p of pids) {
+    cmdlines.set(p, await ops.readCmdline(p));
+    if (ops.readStartTime) startTimes.set(p, await ops.readStartTime(p));
+  }
+  const inputs: DockerCleanInputs = { containers, networks, cmdlines, startTimes, strayPids, selfPid: process.pid };
   if (opts.force) inputs.force = true;
   if (opts.prefixes !== undefined) inputs.prefixes = opts.prefixes;
   return inputs;
@@ -182,6 +194,7 @@ export interface DockerCleanReport {
 export async function executeDockerClean(docker: Dockerode, plan: DockerCleanPlan, ops: ProcessOps = realProcessOps): Promise<DockerCleanReport> {
   const report: DockerCleanReport = { plan, killed: [], removedContainers: [], removedNetworks: [], removedFolders: [], errors: [] };
   for (const k of plan.kill) {
+    if (!(await sameProcess(k.pid, k.startTime, ops))) continue; // pid reused since the plan
     try {
       ops.kill(k.pid, 'SIGKILL');
       report.killed.push(k.pid);

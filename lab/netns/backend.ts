@@ -5,7 +5,7 @@
  * Bring-up, with few processes (64 hosts: 135 `ip`/`tc` runs, 8 at a time; no shell, no
  * `ip netns exec`):
  *   0. a prefix no present namespace uses (`ip -j netns list`)
- *   1. ledger: every namespace          -> `ip -batch -` (netns add ...); fails if any exists
+ *   1. every namespace, then ledger     -> `ip -batch -` (netns add ...); fails if any exists
  *   2. ledger: bridge + every veth port -> `ip -n BR -batch -` (bridge, veths with the peer made
  *                                          as eth0 inside each host namespace, ports up)
  *   3. per host, in parallel            -> `ip -j -n H -batch -` (lo up, address, eth0 up, then
@@ -155,8 +155,19 @@ export class NetnsNetwork {
     const ledger = await Ledger.create(opts.ledgerDir ?? DEFAULT_LEDGER_DIR, prefix, ownCmdline());
     const listings = new Map<string, LinkInfo[]>();
     try {
-      await ledger.record(...planNamespaces(plan).map((name) => ({ kind: 'netns' as const, name })));
-      await run(commander, createNamespaces(plan));
+      // Recorded once they exist, never before: undo deletes by name, so it must name only what
+      // this run made. `netns add` fails on an existing name; after a failed batch, the plan's
+      // names now present are ours (the prefix was free).
+      let made = planNamespaces(plan);
+      try {
+        await run(commander, createNamespaces(plan));
+      } catch (e) {
+        const present = new Set(await presentNamespaces(commander));
+        made = made.filter((n) => present.has(n));
+        throw e;
+      } finally {
+        await ledger.record(...made.map((name) => ({ kind: 'netns' as const, name })));
+      }
 
       await ledger.record(
         { kind: 'link', ns: plan.bridgeNs, name: plan.bridge },

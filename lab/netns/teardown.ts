@@ -6,7 +6,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import type { Commander } from '../commander.js';
-import type { UndoAction } from '../ledger.js';
+import { readStartTime, type UndoAction } from '../ledger.js';
 import { deleteLink, deleteNamespaces, listNamespaces, parseNetnsList } from './commands.js';
 import { HOST_IFNAME, isLabName } from './plan.js';
 
@@ -14,7 +14,18 @@ import { HOST_IFNAME, isLabName } from './plan.js';
 export interface ProcessOps {
   /** argv from /proc/<pid>/cmdline; null when there is no such (live) process. */
   readCmdline(pid: number): Promise<string[] | null>;
+  /** Field 22 of /proc/<pid>/stat; null when there is no such process. Optional for fakes that predate it. */
+  readStartTime?(pid: number): Promise<number | null>;
   kill(pid: number, signal: NodeJS.Signals): void;
+}
+
+/**
+ * Is `pid` still the process that started at `startTime`? True when nothing was recorded (old
+ * ledgers) or the ops cannot tell; false when it is gone or is another process (a reused pid).
+ */
+export async function sameProcess(pid: number, startTime: number | undefined, ops: ProcessOps): Promise<boolean> {
+  if (startTime === undefined || ops.readStartTime === undefined) return true;
+  return (await ops.readStartTime(pid)) === startTime;
 }
 
 /** /proc and process.kill. */
@@ -29,6 +40,7 @@ export const realProcessOps: ProcessOps = {
       return null;
     }
   },
+  readStartTime,
   kill(pid, signal) {
     process.kill(pid, signal);
   },
@@ -89,7 +101,7 @@ export async function executeUndo(
   for (let i = 0; i < actions.length; ) {
     const a = actions[i]!;
     if (a.kind === 'kill') {
-      await killOne(a.pid, a.cmdline, ops, report);
+      await killOne(a.pid, a.cmdline, ops, report, a.startTime);
       i++;
     } else if (a.kind === 'delete-link') {
       if (!isLabName(a.ns) || !(isLabName(a.name) || a.name === HOST_IFNAME)) {
@@ -115,7 +127,12 @@ export async function executeUndo(
   return report;
 }
 
-async function killOne(pid: number, recorded: string[] | undefined, ops: ProcessOps, report: UndoReport): Promise<void> {
+async function killOne(pid: number, recorded: string[] | undefined, ops: ProcessOps, report: UndoReport, startTime?: number): Promise<void> {
+  // Start time first, then argv, then the kill: a pid reused since it was recorded is left alone.
+  if (!(await sameProcess(pid, startTime, ops))) {
+    report.skippedPids.push({ pid, reason: 'gone, or its pid now names another process (start time differs)' });
+    return;
+  }
   const argv = await ops.readCmdline(pid);
   if (argv === null) {
     report.skippedPids.push({ pid, reason: 'gone' });

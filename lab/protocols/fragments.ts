@@ -12,9 +12,13 @@ import { LAB_CHUNK_BYTES, topologyLowerBound } from '../bound.js';
 import { FANOUT_JS, RECEIVER_PORT, RunError } from '../hosts.js';
 import { simulatedRun } from '../sim/backend.js';
 import { sameBytesAt } from '../verify.js';
+import { writeAuthKey } from '../auth.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from './types.js';
 
 const summaries = new WeakMap<RunContext, SenderSummary>();
+const AUTH_KEY_NAME = 'auth.key';
+/** The run's key file (`transfer.authKey`): written by prepare(), named by both commands. */
+const authKeyPath = (ctx: RunContext): string => `${ctx.runDir}/${AUTH_KEY_NAME}`;
 
 function strategyOf(variant: string): StrategyName {
   if (!isStrategyName(variant)) throw new RunError(`fragments: unknown strategy ${variant}`);
@@ -37,10 +41,11 @@ export const fragments: Protocol<Record<string, never>> = {
 
   phases(ctx) {
     const t = ctx.topology;
+    const auth = t.transfer.authKey ? ['--auth-key', authKeyPath(ctx)] : [];
     const receivers: ProcessSpec[] = t.receivers.map((r) => ({
       node: { role: 'receiver', index: r.index },
       label: `receiver ${r.index}`,
-      argv: [process.execPath, FANOUT_JS, 'receive', '--json', '--listen', `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`, '--out', ctx.nodeDir(r.index)],
+      argv: [process.execPath, FANOUT_JS, 'receive', '--json', '--listen', `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`, '--out', ctx.nodeDir(r.index), ...auth],
       ready: /"event":"listening"/,
       stop: 'SIGTERM',
       fanoutReceiver: { outDir: ctx.nodeDir(r.index) },
@@ -52,7 +57,7 @@ export const fragments: Protocol<Record<string, never>> = {
       argv: [
         process.execPath, FANOUT_JS, 'send', '--json', '--file', ctx.srcFile, '--nodes', nodesFile,
         '--rate-kbps', String(t.transfer.rateKbps), '--strategy', strategyOf(ctx.variant), '--width', String(t.transfer.width),
-        '--transfer-id', ctx.runId, '--chunk-bytes', String(LAB_CHUNK_BYTES),
+        '--transfer-id', ctx.runId, '--chunk-bytes', String(LAB_CHUNK_BYTES), ...auth,
       ],
       ready: null,
       stop: 'SIGTERM',
@@ -68,6 +73,7 @@ export const fragments: Protocol<Record<string, never>> = {
     const { writeFileSync } = await import('node:fs');
     const lines = ctx.topology.receivers.map((r) => `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`);
     writeFileSync(`${ctx.runDir}/nodes.txt`, lines.join('\n') + '\n');
+    if (ctx.topology.transfer.authKey) await writeAuthKey(ctx.runDir, AUTH_KEY_NAME);
   },
 
   parseLine(spec, line, ctx) {

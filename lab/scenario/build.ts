@@ -30,6 +30,7 @@ export function buildTopology(plan: ScenarioPlan): Topology {
     },
     events: buildEvents(plan, rates),
   };
+  if (plan.authKey) topology.transfer.authKey = true;
   if (plan.check) topology.check = { efficiency: { ...plan.check.efficiency } };
   if (plan.sim) topology.sim = { ...plan.sim };
   return topology;

@@ -46,7 +46,14 @@ export function parseScenario(text: string, caps: ScenarioCaps, sourceName?: str
   const baseDir = options.baseDir ?? (sourceName !== undefined ? path.dirname(sourceName) : undefined);
   if (baseDir !== undefined) validateOptions.baseDir = baseDir;
   if (options.fileSizeOf) validateOptions.fileSizeOf = options.fileSizeOf;
-  const plan = validateScenario(doc.toJS({ maxAliasCount: 1000 }), caps, issues, validateOptions);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // yaml throws a ReferenceError for an alias bomb (billion laughs): bad input, not a crash.
+    throw new ScenarioError(source, [{ path: '', message: `YAML: ${(e as Error).message} (more than 1000 alias expansions)` }]);
+  }
+  const plan = validateScenario(data, caps, issues, validateOptions);
   if (issues.count > 0 || !plan) {
     const lineOf = lineMap(doc.contents, lines);
     throw new ScenarioError(

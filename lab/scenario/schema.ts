@@ -15,6 +15,8 @@
  *   rateKbps: 200000      # fragments job: required, > 0: the sender's aggregate limit (1 Kbps =
  *                         # 1000 bit/s); whole-file job: not used (each protocol has its own options)
  *   width: 64             # fragments job: connections at once, >= 1; default and maximum: the count
+ *   authKey: true         # fragments job: sender and receivers prove a fresh pre-shared key
+ *                         # (--auth-key, lab/auth.ts); default false. netns backend only
  *   bittorrent: { ... }   # a protocol's own options, under its name (see that protocol's plug-in in
  *                         # lab/protocols/; e.g. bittorrent: pieceSize, maxPeers, trackerInterval, aria2Args)
  * strategies: [...]       # contenders, non-empty, no repeats: `protocol/variant` (bittorrent/aria2,

@@ -51,6 +51,7 @@ export interface ScenarioPlan {
   width: number;
   /** Each named protocol's parsed options (defaults for every protocol a contender uses). */
   options: Record<string, unknown>;
+  authKey?: boolean;
   strategies: ContenderName[];
   repeat: number;
   count: number;
@@ -133,6 +134,7 @@ export function validateScenario(
     events,
   };
   if (source.down) plan.senderDown = source.down;
+  if (transfer.authKey) plan.authKey = true;
   if (check) plan.check = check;
   if (sim) plan.sim = sim;
   return plan;
@@ -240,10 +242,10 @@ function readTransfer(
   job: JobKind,
   strategies: readonly ContenderName[],
   issues: Issues,
-): { rateKbps: number; width?: number; options: Record<string, unknown> } | undefined {
+): { rateKbps: number; width?: number; options: Record<string, unknown>; authKey?: boolean } | undefined {
   if (v === undefined) return undefined;
   const optionKeys = PROTOCOLS.filter((p) => p.name !== 'fragments').map((p) => p.name);
-  const t = readObject(v, 'transfer', issues, ['job', 'protocol', 'rateKbps', 'width', ...optionKeys]);
+  const t = readObject(v, 'transfer', issues, ['job', 'protocol', 'rateKbps', 'width', 'authKey', ...optionKeys]);
   if (!t) return undefined;
   const before = issues.count;
   if (t['job'] !== undefined && !(S.JOBS as readonly unknown[]).includes(t['job'])) {
@@ -260,8 +262,9 @@ function readTransfer(
     const rateV = required(t, 'rateKbps', 'transfer', issues, "the sender's aggregate limit in Kbps, > 0");
     rateKbps = rateV === undefined ? undefined : readNumber(rateV, 'transfer.rateKbps', issues, { gt: 0 });
     width = t['width'] === undefined ? undefined : readInt(t['width'], 'transfer.width', issues, 1);
+    if (t['authKey'] !== undefined && typeof t['authKey'] !== 'boolean') issues.add('transfer.authKey', `expected true or false; got ${describe(t['authKey'])}`);
   } else {
-    for (const key of ['rateKbps', 'width']) {
+    for (const key of ['rateKbps', 'width', 'authKey']) {
       if (t[key] !== undefined) issues.add(at('transfer', key), "belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>");
     }
   }
@@ -277,7 +280,7 @@ function readTransfer(
     }
   }
   if (issues.count > before || rateKbps === undefined) return undefined;
-  return width === undefined ? { rateKbps, options } : { rateKbps, width, options };
+  return { rateKbps, options, ...(width === undefined ? {} : { width }), ...(t['authKey'] === true ? { authKey: true } : {}) };
 }
 
 interface ReceiversPart {

@@ -144,3 +144,22 @@ describe.concurrent('fanout: help, unknown commands, receive', () => {
     expect([r.code, r.stderr]).toEqual([2, 'fanout: --out is required (fanout receive --help)\n']);
   });
 });
+
+describe('--auth-key and the receiver limits: bad input exits 2', () => {
+  it('a key file that is missing, too short, or a folder; a limit that is not a whole number', async () => {
+    writeFileSync(p('short.key'), 'abc\n');
+    const cases: [string[], RegExp][] = [
+      [send({ '--auth-key': p('missing.key') }), /--auth-key .*missing\.key: ENOENT/],
+      [send({ '--auth-key': p('short.key') }), /--auth-key .*short\.key: 3 bytes; a key needs at least 16/],
+      [send({ '--auth-key': p('dir.txt') }), /not a regular file/],
+      [['receive', '--listen', '127.0.0.1:0', '--out', p('rx'), '--auth-key', p('short.key')], /a key needs at least 16/],
+      [['receive', '--listen', '127.0.0.1:0', '--out', p('rx'), '--quota-bytes', '1.5'], /--quota-bytes: expected a whole number of at least 1/],
+      [['receive', '--listen', '127.0.0.1:0', '--out', p('rx'), '--max-connections-per-peer', '0'], /--max-connections-per-peer: expected a whole number of at least 1/],
+    ];
+    for (const [argv, pattern] of cases) {
+      const r = await fanout(argv, dir);
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});

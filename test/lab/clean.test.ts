@@ -35,7 +35,7 @@ function inputs(over: Partial<CleanInputs> = {}): CleanInputs {
 }
 
 describe('planClean', () => {
-  it('undoes ledgers, deletes orphan lab namespaces, ignores non-lab names', () => {
+  it('undoes ledgers, reports (never deletes) lab-named namespaces no ledger names, ignores non-lab names', () => {
     const plan = planClean(inputs());
     expect(plan.kill).toEqual([
       { pid: 912, reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
@@ -44,14 +44,14 @@ describe('planClean', () => {
     expect(plan.deleteNamespaces).toEqual([
       { name: 'fl00aa-r0', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
       { name: 'fl00aa-br', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' },
-      { name: 'fl77ee-r3', reason: 'lab name without a ledger' },
-      { name: 'fl77ee-br', reason: 'lab name without a ledger' },
     ]);
     expect(plan.deleteLinks).toEqual([]); // covered by its namespace
     expect(plan.removeLedgers).toEqual(['/run/fanout-lab/fl00aa.jsonl']);
     expect(plan.skipped).toEqual([
       { what: 'pid 913', reason: 'now another program: sleep 100' },
       { what: 'pid 911', reason: 'now another program: bash' },
+      { what: 'namespace fl77ee-r3', reason: 'lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)' },
+      { what: 'namespace fl77ee-br', reason: 'lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)' },
     ]);
     const touched = [...plan.deleteNamespaces.map((d) => d.name)];
     for (const foreign of ['myns', 'flx', 'fl12ab', 'fl12abc-r0', 'FL12AB-r0']) expect(touched).not.toContain(foreign);
@@ -72,16 +72,16 @@ describe('planClean', () => {
       { what: 'namespace fl00aa-r9', reason: 'run fl00aa is in use' },
     ]);
     const forced = planClean({ ...live, force: true });
-    expect(forced.deleteNamespaces.map((d) => d.name)).toEqual(['fl00aa-r0', 'fl00aa-r9']);
+    expect(forced.deleteNamespaces.map((d) => d.name)).toEqual(['fl00aa-r0']); // r9: not in the ledger
     // owner pid reused by another program: not alive as far as the lab is concerned
     const reused = planClean(inputs({ cmdlines: new Map([[900, ['vim']]]), netnsList: ['fl00aa-r0'] }));
     expect(reused.deleteNamespaces.map((d) => d.name)).toEqual(['fl00aa-r0']);
   });
 
-  it('kills processes running inside namespaces it deletes, never itself', () => {
+  it('kills processes running inside namespaces it deletes, never itself; none inside a namespace no ledger names', () => {
     const plan = planClean(
       inputs({
-        ledgers: [],
+        ledgers: [ledger('fl77ee', [{ kind: 'run', prefix: 'fl77ee', pid: 950, startedAtMs: 0 }, { kind: 'netns', name: 'fl77ee-r3' }])],
         netnsList: ['fl77ee-r3', 'myns'],
         namespacePids: new Map([
           ['fl77ee-r3', [3001, 3002]],
@@ -91,11 +91,33 @@ describe('planClean', () => {
       }),
     );
     expect(plan.kill).toEqual([{ pid: 3001, reason: 'running in lab namespace fl77ee-r3' }]);
+    const orphan = planClean(inputs({ ledgers: [], netnsList: ['fl77ee-r3'], namespacePids: new Map([['fl77ee-r3', [3001]]]) }));
+    expect(orphan.kill).toEqual([]);
+    expect(orphan.deleteNamespaces).toEqual([]);
+  });
+
+  it('never kills a recorded pid whose start time differs (pid reused), even with the same argv', () => {
+    const plan = planClean(
+      inputs({
+        ledgers: [ledger('fl00aa', [{ kind: 'run', prefix: 'fl00aa', pid: 900, startedAtMs: 0 }, { kind: 'process', pid: 910, cmdline: ['node', 'receiver.js'], startTime: 5000 }])],
+        startTimes: new Map([[910, 7777]]),
+      }),
+    );
+    expect(plan.kill).toEqual([]);
+    expect(plan.skipped[0]).toEqual({ what: 'pid 910', reason: 'now another process (start time differs from the ledger)' });
+    const same = planClean(
+      inputs({
+        ledgers: [ledger('fl00aa', [{ kind: 'run', prefix: 'fl00aa', pid: 900, startedAtMs: 0 }, { kind: 'process', pid: 910, cmdline: ['node', 'receiver.js'], startTime: 5000 }])],
+        startTimes: new Map([[910, 5000]]),
+      }),
+    );
+    expect(same.kill).toEqual([{ pid: 910, reason: 'recorded in /run/fanout-lab/fl00aa.jsonl', startTime: 5000 }]);
   });
 
   it('keeps to the given prefixes', () => {
     const plan = planClean(inputs({ prefixes: ['fl77ee'] }));
-    expect(plan.deleteNamespaces.map((d) => d.name)).toEqual(['fl77ee-r3', 'fl77ee-br']);
+    expect(plan.deleteNamespaces.map((d) => d.name)).toEqual([]);
+    expect(plan.skipped.map((x) => x.what)).toEqual(['namespace fl77ee-r3', 'namespace fl77ee-br']);
     expect(plan.removeLedgers).toEqual([]);
     expect(plan.kill).toEqual([]);
   });
@@ -108,7 +130,10 @@ describe('planClean', () => {
       }),
     );
     expect(plan.deleteLinks).toEqual([{ ns: 'fl00aa-x', name: 'fl00aa-v', reason: 'recorded in /run/fanout-lab/fl00aa.jsonl' }]);
-    expect(plan.skipped).toEqual([{ what: 'link myns/eth0', reason: 'not a lab name' }]);
+    expect(plan.skipped).toEqual([
+      { what: 'link myns/eth0', reason: 'not a lab name' },
+      { what: 'namespace fl00aa-x', reason: 'lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)' },
+    ]);
   });
 });
 
@@ -143,18 +168,19 @@ describe('runClean with a recording commander', () => {
     expect(killed).toEqual([910]);
     expect(rec.calls).toEqual([
       { argv: ['ip', '-j', 'netns', 'list'] },
-      { argv: ['ip', '-force', '-batch', '-'], input: 'netns del fl00aa-r0\nnetns del fl00aa-br\nnetns del fl77ee-r3\n' },
+      { argv: ['ip', '-force', '-batch', '-'], input: 'netns del fl00aa-r0\nnetns del fl00aa-br\n' },
       { argv: ['ip', '-j', 'netns', 'list'] },
     ]);
-    expect(present).toEqual(['myns']);
-    expect(report.deletedNamespaces).toEqual(['fl00aa-r0', 'fl00aa-br', 'fl77ee-r3']);
+    expect(present).toEqual(['myns', 'fl77ee-r3']);
+    expect(report.deletedNamespaces).toEqual(['fl00aa-r0', 'fl00aa-br']);
     expect(report.remaining).toEqual([]);
     expect(existsSync(join(dir, 'fl00aa.jsonl'))).toBe(false);
     expect(formatCleanReport(report)).toBe(
       [
         'killed 1 process(es): 910',
-        'deleted 3 namespace(s): fl00aa-r0 fl00aa-br fl77ee-r3',
+        'deleted 2 namespace(s): fl00aa-r0 fl00aa-br',
         `removed 1 ledger(s): ${join(dir, 'fl00aa.jsonl')}`,
+        'skipped namespace fl77ee-r3: lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)',
       ].join('\n'),
     );
   });
@@ -163,7 +189,7 @@ describe('runClean with a recording commander', () => {
     const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[{"name":"fl77ee-r3"}]' }]);
     const report = await runClean(rec, { ledgerDir: dir, netnsDir: join(dir, 'netns'), dryRun: true });
     expect(rec.lines()).toEqual(['ip -j netns list']);
-    expect(formatCleanReport(report)).toBe('would delete namespace fl77ee-r3 (lab name without a ledger)');
+    expect(formatCleanReport(report)).toBe('skipped namespace fl77ee-r3: lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)');
   });
 
   it('says so when there is nothing to clean', async () => {

@@ -130,6 +130,33 @@ describe('exact bytes', () => {
     expect(PROTOCOL_VERSION).toBe(1);
   });
 
+  it('authenticated HELLO, CHALLENGE, AUTH, END and ACK (golden)', () => {
+    const nonce = Buffer.from('f0'.repeat(16), 'hex');
+    const b = encodeHello({ transferId: TRANSFER_ID, index: 2, count: 5, lengthBytes: 0x0102030405, offsetBytes: 7, nonce });
+    expect(b.toString('hex')).toBe(
+      [
+        '01', '0000003e', // type 1, body 62 bytes: the plain HELLO, then the sender's nonce
+        '464e5431', '0001',
+        '000102030405060708090a0b0c0d0e0f',
+        '00000002', '00000005',
+        '0000000102030405', '0000000000000007',
+        'f0'.repeat(16),
+      ].join(''),
+    );
+    expect(encodeFrame({ type: 'challenge', nonce }).toString('hex')).toBe(`0800000010${'f0'.repeat(16)}`);
+    expect(encodeFrame({ type: 'auth', mac: Buffer.alloc(32, 2) }).toString('hex')).toBe(`0900000020${'02'.repeat(32)}`);
+    expect(encodeEnd(Buffer.alloc(32, 1), Buffer.alloc(32, 3)).toString('hex')).toBe(`0400000040${'01'.repeat(32)}${'03'.repeat(32)}`);
+    expect(encodeFrame({ type: 'ack', sha256: Buffer.alloc(32, 1), mac: Buffer.alloc(32, 4) }).toString('hex')).toBe(
+      `0600000040${'01'.repeat(32)}${'04'.repeat(32)}`,
+    );
+    const d = new FrameDecoder();
+    const out = d.push(Buffer.concat([b, encodeEnd(Buffer.alloc(32, 1), Buffer.alloc(32, 3)), encodeFrame({ type: 'challenge', nonce })]));
+    expect(out[0]).toMatchObject({ type: 'hello', index: 2, nonce });
+    expect(out[1]).toMatchObject({ type: 'end', sha256: Buffer.alloc(32, 1), mac: Buffer.alloc(32, 3) });
+    expect(out[2]).toEqual({ type: 'challenge', nonce });
+    expect([FrameType.Challenge, FrameType.Auth, ErrorCode.Auth, ErrorCode.Quota, ErrorCode.Conflict]).toEqual([8, 9, 13, 14, 15]);
+  });
+
   it('ACCEPT, DATA, END, PROGRESS, ERROR (golden)', () => {
     expect(encodeFrame({ type: 'accept', offsetBytes: 258 }).toString('hex')).toBe('020000000e464e543100010000000000000102');
     expect(encodeData(Buffer.from('abc')).toString('hex')).toBe('0300000003616263');
@@ -176,7 +203,7 @@ describe('encoder refuses what it cannot encode', () => {
 describe('decoder limits', () => {
   it('unknown frame types', () => {
     expect(rejection(raw(0, Buffer.alloc(1)))).toEqual({ code: ErrorCode.UnknownFrame, message: 'unknown frame type 0' });
-    expect(rejection(raw(8, Buffer.alloc(1)))).toEqual({ code: ErrorCode.UnknownFrame, message: 'unknown frame type 8' });
+    expect(rejection(raw(10, Buffer.alloc(1)))).toEqual({ code: ErrorCode.UnknownFrame, message: 'unknown frame type 10' });
     expect(rejection(headerOnly(255, 0))).toEqual({ code: ErrorCode.UnknownFrame, message: 'unknown frame type 255' });
   });
 
@@ -193,12 +220,16 @@ describe('decoder limits', () => {
 
   it('HELLO, ACCEPT, END, PROGRESS, ACK of the wrong length', () => {
     const cases: [number, number, string][] = [
-      [FrameType.Hello, 45, 'hello frame with body length 45 (expected 46)'],
-      [FrameType.Hello, 47, 'hello frame with body length 47 (expected 46)'],
+      [FrameType.Hello, 45, 'hello frame with body length 45 (expected 46 or 62)'],
+      [FrameType.Hello, 47, 'hello frame with body length 47 (expected 46 or 62)'],
+      [FrameType.Hello, 63, 'hello frame with body length 63 (expected 46 or 62)'],
       [FrameType.Accept, 13, 'accept frame with body length 13 (expected 14)'],
-      [FrameType.End, 31, 'end frame with body length 31 (expected 32)'],
+      [FrameType.End, 31, 'end frame with body length 31 (expected 32 or 64)'],
+      [FrameType.End, 33, 'end frame with body length 33 (expected 32 or 64)'],
       [FrameType.Progress, 9, 'progress frame with body length 9 (expected 8)'],
-      [FrameType.Ack, 0, 'ack frame with body length 0 (expected 32)'],
+      [FrameType.Ack, 0, 'ack frame with body length 0 (expected 32 or 64)'],
+      [FrameType.Challenge, 15, 'challenge frame with body length 15 (expected 16)'],
+      [FrameType.Auth, 31, 'auth frame with body length 31 (expected 32)'],
       [FrameType.Error, 1, 'error frame with body length 1 (expected 2..1026)'],
     ];
     for (const [type, length, message] of cases) {
@@ -322,7 +353,7 @@ describe('a decoder is poisoned after an error', () => {
     // A valid frame, then an unknown type in the same push: the error wins.
     let first: unknown;
     try {
-      d.push(Buffer.concat([good, raw(9, Buffer.alloc(3))]));
+      d.push(Buffer.concat([good, raw(10, Buffer.alloc(3))]));
     } catch (err) {
       first = err;
     }
