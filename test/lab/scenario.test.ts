@@ -584,7 +584,7 @@ receivers:
 
   it('parses protocol/variant contenders, the protocol\'s default options and source: { up, down }', () => {
     const t = parseScenario(WHOLE + 'source: { up: 30mbit, down: 10mbit }\n', NO_NETEM);
-    expect(t.transfer).toEqual({ job: 'whole-file', rateKbps: 0, width: 4, options: { bittorrent: { pieceBytes: 262144, maxPeers: 55, trackerIntervalS: 1, aria2Args: [] } } });
+    expect(t.transfer).toEqual({ job: 'whole-file', rateKbps: 0, width: 4, options: { bittorrent: { pieceBytes: 65536, maxPeers: 55, trackerIntervalS: 1, aria2Args: [] } } });
     expect(t.strategies).toEqual(['bittorrent/aria2']);
     expect(t.sender).toEqual({ upBps: 30e6, downBps: 10e6 });
     expect(t.receivers[0]).toEqual({ index: 0, downBps: 20e6, upBps: 5e6 });
@@ -606,7 +606,7 @@ receivers:
       'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2)',
       "transfer.rateKbps: belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>",
       'transfer.bittorrent: options for bittorrent, which no contender in strategies runs',
-      'transfer.bittorrent.pieceSize: expected a power of two from 16KiB to 16MiB',
+      'transfer.bittorrent.pieceSize: expected a power of two from 32KiB to 16MiB',
       'transfer.bittorrent.aria2Args[0]: --max-upload-limit is set by the lab (rates are shaped by the lab only; the run folder, RPC and hooks are its own)',
       'transfer.bittorrent.aria2Args[1]: expected an aria2c long option such as "--disk-cache=32M"',
     ]);
