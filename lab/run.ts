@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { RealCommander, type Commander } from './commander.js';
 import { BackendUnavailableError, chooseBackend, detectCapabilities, hasTool, type Capabilities } from './doctor.js';
 import type { EmulatedNetwork } from './hosts.js';
@@ -107,6 +107,8 @@ export function writeSeededFile(path: string, sizeBytes: number, seed: number): 
 interface NetworkNeeds {
   services: string[];
   impairments: 'netem' | 'nftables';
+  /** The lab's work folder (docker: bind-mounted into protocol containers at the same path). */
+  workDir?: string;
 }
 
 async function buildNetwork(
@@ -120,7 +122,10 @@ async function buildNetwork(
   if (backend === 'docker') {
     // Loaded only here: testcontainers costs ~0.2 s to import and netns runs never need it.
     const { DockerNetwork } = await import('./docker/backend.js');
-    return DockerNetwork.up(t, { commander, log });
+    // Protocols with programs of their own (bittorrent) run in containers of their own image.
+    const protocols = [...new Set(t.strategies.map((s) => resolveContender(s, t.transfer.job)).flatMap((c) => ('error' in c ? [] : [c.protocol])))];
+    const sourceMounts = t.file.kind === 'path' ? [dirname(resolve(t.file.path))] : [];
+    return DockerNetwork.up(t, { commander, log, services: needs.services, protocols, mounts: needs.workDir ? [needs.workDir] : [], sourceMounts });
   }
   throw new RunError(`the ${backend} backend is not available in this version of the lab yet; use --backend netns (as root)`);
 }
@@ -164,6 +169,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   for (const w of warnings) log(`warning: ${w}`);
 
   const workDir = mkdtempSync(join(tmpdir(), `fanout-lab-${topology.name}-`));
+  needs.workDir = workDir;
   let net: EmulatedNetwork | null = null;
   const teardown = async (): Promise<void> => {
     const n = net;

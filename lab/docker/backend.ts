@@ -29,23 +29,44 @@
  * namespace instead would have put the sender's uplink on the bridge device itself, a different
  * queue from the netns backend's.
  *
+ * Protocols with programs of their own (bittorrent: aria2c, opentracker, its node agent; see
+ * protocol-image.ts): when the lab's contenders need one, bring-up builds (or reuses) that
+ * protocol's image and starts, instead of `fanout receive` containers, an idle container of it for
+ * every receiver, for the source (the namespace holder) and for every service host the protocols
+ * ask for (a tracker: its own container at a fixed address below the gateway, not a receiver and
+ * not shaped). The run's work folder is bind-mounted at its own path in each (and the folder of a
+ * scenario's own source file in the source's), so a ProcessSpec's argv, written with this
+ * machine's paths, works unchanged. spawn(node, argv) then runs argv INSIDE the node's container
+ * (`nsenter -t PID -m -n -p -i -u`: its image's /usr/bin/aria2c, its network, its process
+ * namespace, so whatever it leaves dies with the container); the runner gets nsenter's real
+ * ChildProcess, whose kill() signals the program (nsenter's child). Receivers are set up and
+ * shaped exactly as for fragments; services are not shaped.
+ *
+ * Loss: nftables random drop in each lossy receiver's container namespace (lab/loss.ts's ruleset,
+ * nsenter -n nft -f -), applied once after shaping, for fragments and protocols alike. Delay and
+ * jitter (netem) are refused on this backend.
+ *
  * Teardown (down(), in `finally` and on signals through lab/run.ts): senders killed by pid, every
  * container and network with this run's label removed (remove.ts), then listed again to prove it,
  * and the exchange folder removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { Commander } from '../commander.js';
 import { RECEIVER_PORT, RunError, nodeLabel, type EmulatedNetwork, type NodeRef, type RunningReceivers } from '../hosts.js';
 import { mapLimit, ownCmdline } from '../netns/backend.js';
 import { PlanError, makeRunPrefix } from '../netns/plan.js';
+import type { Protocol } from '../protocols/types.js';
 import type { LinkEvent, Topology } from '../types.js';
 import { chooseBase } from './base.js';
-import { hostLinkShow, nsenterNet } from './commands.js';
-import { startReceiver, startSenderHolder } from './containers.js';
-import { DockerEngineError, connectEngine, remoteEngineMessage, remoteEngineReason, type Engine } from './engine.js';
+import { containerLoss, hostLinkShow, nsenterInside, nsenterNet } from './commands.js';
+import { startIdle, startReceiver, startSenderHolder, type RunningContainer } from './containers.js';
+import { DockerEngineError, checkContainerPid, connectEngine, remoteEngineMessage, remoteEngineReason, type Engine } from './engine.js';
 import { LABEL_EXCHANGE, emptySlot, exchangeSlot, makeExchange, moveOut, removeExchange } from './exchange.js';
 import { changeRates, setUpHosts, type LiveHost } from './hosts.js';
 import { ensureReceiverImage } from './image.js';
+import { ensureProtocolImage, needsProtocolImage } from './protocol-image.js';
 import { LABEL_ROLE, LABEL_RUN, freeBlocks, labLabels, planDockerNetwork, type DockerPlan, type Owner } from './plan.js';
 import { listRun, removeRun } from './remove.js';
 import { parseVethList } from './veth.js';
@@ -64,6 +85,24 @@ export interface DockerUpOptions {
   owner?: Owner;
   /** The compiled tree the receiver image takes (default: the one this module runs from). */
   distRoot?: string;
+  /** Service hosts the protocols need (`tracker`): a container each, unshaped. */
+  services?: readonly string[];
+  /**
+   * The protocols the lab runs (default: fragments only, as before). One with programs of its own
+   * (protocol-image.ts) makes every node an idle container of its image.
+   */
+  protocols?: readonly Pick<Protocol, 'name' | 'tools'>[];
+  /** Folders of this machine bind-mounted at the same path into every protocol container (the lab's work folder). */
+  mounts?: readonly string[];
+  /** Folders bind-mounted into the source's protocol container only (a scenario's own source file's folder). */
+  sourceMounts?: readonly string[];
+}
+
+/** Loss per receiver (percent), from the topology. */
+interface LossSpec {
+  index: number;
+  downPct: number;
+  upPct: number;
 }
 
 /** How long bring-up and teardown took (for the log and the report). */
@@ -84,6 +123,11 @@ export class DockerNetwork implements EmulatedNetwork {
   private live: LiveHost[] | null = null;
   private starting: Promise<LiveHost[]> | null = null;
   readonly timings: DockerTimings = { receiversUpS: 0, shapeS: 0 };
+  /** Service hosts' containers, by name (protocol labs only). */
+  private readonly serviceContainers = new Map<string, RunningContainer>();
+  /** The protocol whose image every node runs (null: the fragments lab, as before). */
+  private inside: string | null = null;
+  private losses: LossSpec[] = [];
 
   private constructor(
     readonly plan: DockerPlan,
@@ -119,7 +163,19 @@ export class DockerNetwork implements EmulatedNetwork {
 
   private static async bringUp(topology: Pick<Topology, 'receivers' | 'sender'>, opts: DockerUpOptions): Promise<DockerNetwork> {
     const log = opts.log ?? (() => {});
-    planDockerNetwork(topology, opts.prefix ?? 'fl0000', 0); // validate before touching anything
+    const services = [...new Set(opts.services ?? [])];
+    planDockerNetwork(topology, opts.prefix ?? 'fl0000', 0, services); // validate before touching anything
+    const losses = checkImpairments(topology);
+    const protocols = opts.protocols ?? [];
+    const imaged = protocols.filter(needsProtocolImage);
+    if (imaged.length > 1) throw new PlanError(`the docker backend runs one protocol image per lab (asked for ${imaged.map((p) => p.name).join(', ')}): run them in separate scenarios`);
+    const toolProtocol = imaged[0] ?? null;
+    if (toolProtocol !== null && protocols.some((p) => !needsProtocolImage(p))) {
+      throw new PlanError(`the docker backend cannot run ${toolProtocol.name} and fragment contenders in one lab (different containers per node)`);
+    }
+    const mounts = [...new Set(opts.mounts ?? [])];
+    const sourceMounts = [...new Set([...mounts, ...(opts.sourceMounts ?? [])])];
+    for (const m of sourceMounts) if (!isAbsolute(m) || m === '/') throw new PlanError(`docker bind mount ${JSON.stringify(m)}: expected an absolute folder other than /`);
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new DockerEngineError("the docker backend needs root: it shapes the host side of each container's veth with tc and enters containers' network namespaces");
     }
@@ -129,23 +185,76 @@ export class DockerNetwork implements EmulatedNetwork {
     const { docker } = engine;
     const base = await chooseBase(docker, { commander: opts.commander });
     log(`docker: base image ${base.description}`);
-    const image = await ensureReceiverImage(docker, base, opts.distRoot !== undefined ? { distRoot: opts.distRoot } : {});
-    log(`docker: receiver image ${image.tag} (${image.cached ? 'already built from the same content' : `built in ${image.buildS.toFixed(1)} s`})`);
+    let imageTag: string;
+    if (toolProtocol === null) {
+      const image = await ensureReceiverImage(docker, base, opts.distRoot !== undefined ? { distRoot: opts.distRoot } : {});
+      log(`docker: receiver image ${image.tag} (${image.cached ? 'already built from the same content' : `built in ${image.buildS.toFixed(1)} s`})`);
+      imageTag = image.tag;
+    } else {
+      const image = await ensureProtocolImage(docker, base, opts.commander, toolProtocol, opts.distRoot !== undefined ? { distRoot: opts.distRoot } : {});
+      log(`docker: ${toolProtocol.name} image ${image.tag} (${image.files} files; ${image.cached ? 'already built from the same content' : `built in ${image.buildS.toFixed(1)} s`})`);
+      imageTag = image.tag;
+    }
 
     const owner: Owner = opts.owner ?? ownCmdline();
     const prefix = await freePrefix(engine, opts.commander, opts.prefix);
     const exchange = await makeExchange(prefix, topology.receivers.length);
     try {
-      const plan = await createNetwork(engine, topology, prefix, { ...labLabels(prefix, 'network', owner), [LABEL_EXCHANGE]: exchange });
-      const holder = await startSenderHolder(docker, image.tag, plan, owner);
+      const plan = await createNetwork(engine, topology, prefix, { ...labLabels(prefix, 'network', owner), [LABEL_EXCHANGE]: exchange }, services);
+      const holder = toolProtocol === null ? await startSenderHolder(docker, imageTag, plan, owner) : await startIdle(docker, imageTag, plan, plan.sender, owner, sourceMounts);
       const [sender] = await setUpHosts(opts.commander, plan, [{ plan: plan.sender, container: holder }]);
-      return new DockerNetwork(plan, engine, opts.commander, image.tag, sender!, exchange, owner, opts.concurrency ?? START_CONCURRENCY, log);
+      const net = new DockerNetwork(plan, engine, opts.commander, imageTag, sender!, exchange, owner, opts.concurrency ?? START_CONCURRENCY, log);
+      net.losses = losses;
+      if (toolProtocol !== null) {
+        net.inside = toolProtocol.name;
+        await net.startProtocolHosts(mounts);
+      }
+      return net;
     } catch (e) {
       const left = await removeRun(docker, prefix).catch((err: unknown) => [String(err)]);
       await removeExchange(exchange).catch(() => undefined);
       if (left.length > 0) throw new AggregateError([e], `docker bring-up failed (${(e as Error).message}) and teardown left: ${left.join('; ')} (run \`fanout clean\`)`);
       throw e;
     }
+  }
+
+  /**
+   * A protocol lab: every receiver and service host as an idle container of the protocol's image
+   * (8 started at once), then the receivers' links set up and shaped as for fragments, and loss.
+   * Services are not shaped. Runs inside bring-up, so a failure removes everything (bringUp).
+   */
+  private async startProtocolHosts(mounts: readonly string[]): Promise<void> {
+    const t0 = performance.now();
+    const hosts = [...this.plan.receivers, ...this.plan.services];
+    const containers = await mapLimit(hosts, this.concurrency, (h) => startIdle(this.engine.docker, this.image, this.plan, h, this.owner, mounts));
+    this.plan.services.forEach((h, k) => this.serviceContainers.set(h.service!, containers[this.plan.receivers.length + k]!));
+    for (const [k, h] of this.plan.services.entries()) await checkContainerPid(containers[this.plan.receivers.length + k]!.pid, containers[this.plan.receivers.length + k]!.id, h.name);
+    const t1 = performance.now();
+    const live = await setUpHosts(
+      this.commander,
+      this.plan,
+      this.plan.receivers.map((h, i) => ({ plan: h, container: containers[i]! })),
+    );
+    await this.applyLoss(live);
+    const t2 = performance.now();
+    this.timings.receiversUpS = (t2 - t0) / 1000;
+    this.timings.shapeS = (t2 - t1) / 1000;
+    this.log(
+      `docker: ${live.length} receiver and ${this.plan.services.length} service container(s) of the ${this.inside} image up in ${this.timings.receiversUpS.toFixed(1)} s (links set up and shaped in ${this.timings.shapeS.toFixed(1)} s of it)`,
+    );
+    this.live = live;
+    this.starting = Promise.resolve(live);
+  }
+
+  /** nftables loss in each lossy receiver's container namespace (the pid proved first). */
+  private async applyLoss(live: readonly LiveHost[]): Promise<void> {
+    await mapLimit(this.losses, 8, async (l) => {
+      const h = live[l.index];
+      if (h === undefined) throw new RangeError(`no receiver ${l.index}`);
+      await checkContainerPid(h.container.pid, h.container.id, h.container.name);
+      const inv = containerLoss(h.container.pid, l.downPct, l.upPct);
+      await this.commander.run(inv.argv, { input: inv.input! });
+    });
   }
 
   /**
@@ -167,6 +276,7 @@ export class DockerNetwork implements EmulatedNetwork {
         this.plan,
         this.plan.receivers.map((h, i) => ({ plan: h, container: containers[i]! })),
       );
+      await this.applyLoss(live);
       const t2 = performance.now();
       this.timings.receiversUpS = (t2 - t0) / 1000;
       this.timings.shapeS = (t2 - t1) / 1000;
@@ -180,6 +290,7 @@ export class DockerNetwork implements EmulatedNetwork {
   async startReceivers(outDirs: string[]): Promise<RunningReceivers> {
     if (this.downed) throw new RunError('network is down');
     if (this.running) throw new RunError('receivers are already in a run');
+    if (this.inside !== null) throw new RunError(`this docker lab's receivers are ${this.inside} containers, not fanout receive`);
     if (outDirs.length !== this.plan.receivers.length) throw new RunError(`expected ${this.plan.receivers.length} out dirs, got ${outDirs.length}`);
     const fresh = this.live === null;
     try {
@@ -222,20 +333,27 @@ export class DockerNetwork implements EmulatedNetwork {
       if (h === undefined) throw new RangeError(`no receiver ${node.index}`);
       return h.address;
     }
-    throw new RunError(`the docker backend has no service hosts (${node.name}): run this protocol on netns`);
+    const s = this.plan.services.find((h) => h.service === node.name);
+    if (s === undefined) throw new RunError(`this docker lab has no service host ${node.name} (it has: ${this.plan.services.map((h) => h.service).join(', ') || 'none'})`);
+    return s.address;
   }
 
   /**
-   * A host program in a node's network namespace (nsenter -n, as the sender runs): the source's
-   * holder container, or a receiver's container once the receivers run. Service hosts: none yet.
+   * Starts argv on a node. In a protocol lab: INSIDE the node's container (nsenter -m -n -p -i -u;
+   * argv[0] is the image's program), the returned ChildProcess's kill() signalling the program
+   * itself. In the fragments lab, as before: a host program in the source's network namespace
+   * (nsenter -n, as the sender runs), or in a receiver's once the receivers run.
    */
   spawn(node: NodeRef, argv: string[], env?: Record<string, string>): ChildProcess {
+    if (this.downed) throw new RunError('network is down');
     let pid: number;
     if (node.role === 'source') pid = this.sender.container.pid;
     else if (node.role === 'receiver' && this.receivers[node.index] !== undefined) pid = this.receivers[node.index]!.container.pid;
-    else throw new RunError(`the docker backend cannot start a program on ${nodeLabel(node)} here (receivers run their image's fanout receive; no service hosts)`);
-    const full = nsenterNet(pid, argv);
+    else if (node.role === 'service' && this.serviceContainers.has(node.name)) pid = this.serviceContainers.get(node.name)!.pid;
+    else throw new RunError(`the docker backend cannot start a program on ${nodeLabel(node)} here (${this.inside === null ? "receivers run their image's fanout receive; no service hosts" : 'no such host in this lab'})`);
+    const full = this.inside === null ? nsenterNet(pid, argv) : nsenterInside(pid, argv);
     const p = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
+    if (this.inside !== null) signalThroughNsenter(p);
     this.senders.add(p);
     p.once('exit', () => this.senders.delete(p));
     return p;
@@ -266,7 +384,7 @@ export class DockerNetwork implements EmulatedNetwork {
     this.timings.downS = (performance.now() - t0) / 1000;
     await removeExchange(this.exchange).catch((e: unknown) => left.push(`exchange folder ${this.exchange}: ${String(e)}`));
     if (left.length > 0) throw new RunError(`docker teardown of ${this.plan.prefix} incomplete: ${left.join('; ')} (run \`fanout clean\`)`);
-    this.log(`docker: ${this.receivers.length + 1} container(s) and the network removed in ${this.timings.downS.toFixed(1)} s`);
+    this.log(`docker: ${this.receivers.length + this.serviceContainers.size + 1} container(s) and the network removed in ${this.timings.downS.toFixed(1)} s`);
   }
 }
 
@@ -288,13 +406,13 @@ async function freePrefix(engine: Engine, commander: Commander, wanted: string |
 }
 
 /** Create the lab's network in the first free block (Docker refuses an overlap: then the next). */
-async function createNetwork(engine: Engine, topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, labels: Record<string, string>): Promise<DockerPlan> {
+async function createNetwork(engine: Engine, topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, labels: Record<string, string>, services: readonly string[] = []): Promise<DockerPlan> {
   const used = (await engine.docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? ''));
   const blocks = freeBlocks(used);
   if (blocks.length === 0) throw new DockerEngineError('every /20 of 198.19.0.0/16 is taken by Docker networks (lab runs left behind? run `fanout clean`)');
   let lastError: unknown = null;
   for (const block of blocks.slice(0, 4)) {
-    const plan = planDockerNetwork(topology, prefix, block);
+    const plan = planDockerNetwork(topology, prefix, block, services);
     try {
       await engine.client.network.create({
         Name: plan.network,
@@ -316,4 +434,51 @@ async function createNetwork(engine: Engine, topology: Pick<Topology, 'receivers
     }
   }
   throw lastError as Error;
+}
+
+/**
+ * Loss per lossy receiver; delay and jitter refused (they need netem, which this backend does
+ * not apply). Throws PlanError.
+ */
+export function checkImpairments(topology: Pick<Topology, 'receivers'>): LossSpec[] {
+  const out: LossSpec[] = [];
+  for (const r of topology.receivers) {
+    if ((r.delayMs ?? 0) !== 0 || (r.jitterMs ?? 0) !== 0) {
+      throw new PlanError(`receivers[${r.index}]: delay and jitter are not applied by the docker backend (loss only, with nftables); use --backend netns on a kernel with sch_netem`);
+    }
+    const downPct = r.lossDownPct ?? 0;
+    const upPct = r.lossUpPct ?? 0;
+    if (downPct !== 0 || upPct !== 0) out.push({ index: r.index, downPct, upPct });
+  }
+  return out;
+}
+
+/** The pid of `pid`'s first child (nsenter -p forks the program), or null. */
+export function firstChild(pid: number): number | null {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return kids[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * nsenter -p runs the program as its child and does not pass signals on: make `p.kill(sig)`
+ * signal the program itself (and, for SIGKILL, nsenter too). Before nsenter has forked, nsenter.
+ */
+export function signalThroughNsenter(p: ChildProcess): void {
+  const own = p.kill.bind(p);
+  p.kill = (signal?: NodeJS.Signals | number): boolean => {
+    const sig = signal ?? 'SIGTERM';
+    const kid = p.pid === undefined || p.exitCode !== null || p.signalCode !== null ? null : firstChild(p.pid);
+    if (kid === null) return own(sig);
+    try {
+      process.kill(kid, sig);
+    } catch {
+      return own(sig);
+    }
+    if (sig === 'SIGKILL' || sig === 9) own('SIGKILL');
+    return true;
+  };
 }

@@ -9,6 +9,7 @@
  * The shaping lines themselves come from lab/shaping.ts, exactly as the netns backend's.
  */
 import type { Invocation } from '../netns/commands.js';
+import { lossRuleset } from '../loss.js';
 import { GSO_MAX_SEGS, initialShapeLines, rateChangeLines } from '../shaping.js';
 
 /** The interface name Docker gives a container's link. */
@@ -26,6 +27,24 @@ function checkPid(pid: number): string {
 /** `nsenter -t PID -n -- argv...`: argv in the network namespace of process `pid`. */
 export function nsenterNet(pid: number, argv: readonly string[]): string[] {
   return ['nsenter', '-t', checkPid(pid), '-n', '--', ...argv];
+}
+
+/**
+ * `nsenter -t PID -m -n -p -i -u -- argv...`: argv INSIDE the container of process `pid`: its
+ * filesystem (argv[0] is resolved in the container's image), network, process, IPC and UTS
+ * namespaces. With -p nsenter forks: the program is nsenter's child (backend.ts signals it
+ * there), and it dies with the container's process 1 when the container is removed.
+ */
+export function nsenterInside(pid: number, argv: readonly string[]): string[] {
+  return ['nsenter', '-t', checkPid(pid), '-m', '-n', '-p', '-i', '-u', '--', ...argv];
+}
+
+/**
+ * Random loss in a container's network namespace: lab/loss.ts's nftables ruleset (input hook =
+ * its download, output hook = its upload), applied with the host's nft through nsenter -n.
+ */
+export function containerLoss(pid: number, downPct: number, upPct: number): Invocation {
+  return { argv: nsenterNet(pid, ['nft', '-f', '-']), input: lossRuleset(downPct, upPct) };
 }
 
 /**

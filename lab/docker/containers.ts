@@ -94,16 +94,27 @@ export function startReceiver(docker: Dockerode, image: string, plan: DockerPlan
 
 /** Start the sender's namespace holder: the same image, idling. */
 export function startSenderHolder(docker: Dockerode, image: string, plan: DockerPlan, owner: Owner): Promise<RunningContainer> {
+  return startIdle(docker, image, plan, plan.sender, owner);
+}
+
+/**
+ * Start host `h` as an idle container of `image` (node idling as its process 1), with `mounts`
+ * (folders of this machine) bind-mounted read-write at the same paths inside: the programs the
+ * lab starts in it later (nsenter, backend.ts) then find every path of their argv unchanged.
+ */
+export function startIdle(docker: Dockerode, image: string, plan: DockerPlan, h: DockerHostPlan, owner: Owner, mounts: readonly string[] = []): Promise<RunningContainer> {
   const out = tail();
+  const role = h.role === 'receiver' ? 'receiver' : h.role === 'service' ? 'service' : 'sender';
   const c = new LabContainer(image)
-    .withName(plan.sender.name)
-    .withLabels(labLabels(plan.prefix, 'sender', owner))
-    .withStaticAddress(plan.network, plan.sender.address)
+    .withName(h.name)
+    .withLabels(labLabels(plan.prefix, role, owner, h.index ?? undefined))
+    .withStaticAddress(plan.network, h.address)
     .withSysctls(SYSCTLS)
     .withEntrypoint(['node', '-e', SENDER_IDLE_JS])
     .withCommand([])
     .withWaitStrategy(Wait.forLogMessage(SENDER_READY))
     .withStartupTimeout(READY_TIMEOUT_MS)
     .withLogConsumer((s) => out.consume(s));
-  return startOne(docker, c, plan.sender.name, out);
+  if (mounts.length > 0) c.withBindMounts(mounts.map((m) => ({ source: m, target: m, mode: 'rw' as const })));
+  return startOne(docker, c, h.name, out);
 }

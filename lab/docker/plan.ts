@@ -10,14 +10,18 @@
  *                            is the host's `node dist/cli/fanout.js send`, started inside that
  *                            namespace with nsenter, as the netns backend starts it with ip netns exec
  *   container fl3a9c-r<i>    receiver i: `fanout receive` from the Dockerfile.receiver image,
- *                            for the whole lab (see backend.ts)
+ *                            for the whole lab (see backend.ts); for a protocol with tools of its
+ *                            own (bittorrent), an idle container of that protocol's image instead
+ *   container fl3a9c-x<name> service host `name` (a tracker): an idle container of the protocol's
+ *                            image, not a receiver, not shaped
  *
  * Addresses: the lab's Docker networks live in 198.19.0.0/16 (inside the lab's 198.18.0.0/15,
  * RFC 2544; the netns backend keeps its addresses inside its own namespaces, so the two never
  * meet in a routing table). The /16 is cut into 16 blocks of /20 so that concurrent runs can each
  * have one (Docker refuses overlapping subnets): block k is 198.19.(16k).0/20. In a block, the
- * sender is .0.1, receiver i is base + 2 + i (as in netns), and the gateway Docker puts on the
- * bridge is the block's last usable address (the lab never sends to it).
+ * sender is .0.1, receiver i is base + 2 + i (as in netns), the gateway Docker puts on the
+ * bridge is the block's last usable address (the lab never sends to it), and service host k (in
+ * the order given) is just below the gateway: base + size - 3 - k.
  *
  * Labels: every container and network carries `org.fanout-lab.run=<prefix>` and the owner
  * (pid and argv of the lab process), so `fanout clean` can tell a killed run's leftovers from a
@@ -50,7 +54,10 @@ export const LABEL_OWNER_CMDLINE = 'org.fanout-lab.owner-cmdline';
 /** On images the lab builds: `base` or `receiver`. */
 export const LABEL_IMAGE = 'org.fanout-lab.image';
 
-export type DockerRole = 'sender' | 'receiver' | 'network';
+export type DockerRole = 'sender' | 'receiver' | 'service' | 'network';
+
+/** A service host's name (`tracker`): it goes into a container name. */
+export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 
 /** The process that owns a run (the lab). */
 export interface Owner {
@@ -60,9 +67,11 @@ export interface Owner {
 
 /** One host (a container). */
 export interface DockerHostPlan {
-  role: 'sender' | 'receiver';
-  /** Receiver index; null for the sender. */
+  role: 'sender' | 'receiver' | 'service';
+  /** Receiver index; null for the sender and services. */
   index: number | null;
+  /** A service host's name (`tracker`); absent otherwise. */
+  service?: string;
   /** Container name. */
   name: string;
   address: string;
@@ -85,6 +94,8 @@ export interface DockerPlan {
   sender: DockerHostPlan;
   /** In index order. */
   receivers: DockerHostPlan[];
+  /** Service hosts (unshaped), in the order asked for. */
+  services: DockerHostPlan[];
 }
 
 function ipv4(n: number): string {
@@ -141,11 +152,19 @@ function checkRate(path: string, bps: number): number {
   return bps;
 }
 
-/** Describe the Docker lab network for `topology` under run `prefix` in block `block`. */
-export function planDockerNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, block: number): DockerPlan {
+/**
+ * Describe the Docker lab network for `topology` under run `prefix` in block `block`, with the
+ * service hosts `services` (names such as `tracker`).
+ */
+export function planDockerNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, block: number, services: readonly string[] = []): DockerPlan {
   if (!PREFIX_PATTERN.test(prefix)) throw new PlanError(`run prefix ${JSON.stringify(prefix)} does not match ${PREFIX_PATTERN}`);
-  if (topology.receivers.length > MAX_DOCKER_RECEIVERS) {
-    throw new PlanError(`${topology.receivers.length} receivers: at most ${MAX_DOCKER_RECEIVERS} fit in one /${BLOCK_PREFIX_LEN} of ${DOCKER_SUPERNET}`);
+  for (const s of services) if (!SERVICE_NAME_PATTERN.test(s)) throw new PlanError(`service host name ${JSON.stringify(s)} does not match ${SERVICE_NAME_PATTERN}`);
+  if (new Set(services).size !== services.length) throw new PlanError(`service hosts named twice: ${services.join(', ')}`);
+  const room = MAX_DOCKER_RECEIVERS - services.length;
+  if (topology.receivers.length > room) {
+    throw new PlanError(
+      `${topology.receivers.length} receivers: at most ${room} fit in one /${BLOCK_PREFIX_LEN} of ${DOCKER_SUPERNET}${services.length > 0 ? ` beside ${services.length} service host(s)` : ''}`,
+    );
   }
   const { subnet, gateway, base } = blockSubnet(block);
   const receivers = topology.receivers.map((r, i): DockerHostPlan => {
@@ -168,6 +187,15 @@ export function planDockerNetwork(topology: Pick<Topology, 'receivers' | 'sender
     gateway,
     sender: { role: 'sender', index: null, name: `${prefix}-s`, address: ipv4(base + 1), downBps: Infinity, upBps: checkRate('sender.upBps', topology.sender.upBps) },
     receivers,
+    services: services.map((name, k): DockerHostPlan => ({
+      role: 'service',
+      index: null,
+      service: name,
+      name: `${prefix}-x${name}`,
+      address: ipv4(base + BLOCK_SIZE - 3 - k),
+      downBps: Infinity,
+      upBps: Infinity,
+    })),
   };
 }
 

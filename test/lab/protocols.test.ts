@@ -138,7 +138,10 @@ describe('which backend a set of contenders runs on', () => {
   });
 
   it('only on the backends the protocol supports', () => {
-    expect(() => chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [bt], t)).toThrow(/cannot run on docker/);
+    expect(bt.protocol.backends).toEqual(['netns', 'docker']);
+    const netnsOnly = { ...bt, name: 'x/y', protocol: { ...bt.protocol, backends: ['netns'] as const } };
+    expect(() => chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [netnsOnly], t)).toThrow(/x\/y cannot run on docker/);
+    expect(chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [bt], t).backend).toBe('docker');
     expect(chooseProtocolBackend('auto', { backends: { netns: ok, docker: ok, sim: ok } }, [bt, bp], t).backend).toBe('netns');
   });
 });

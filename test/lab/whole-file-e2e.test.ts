@@ -5,7 +5,7 @@
  * Needs root and the tools (.ci/run installs them); skipped with the reason otherwise.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,22 +21,28 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const tools = ['aria2c', 'opentracker', 'mktorrent', 'nft'].filter((t) => !hasTool(t));
 const why = !isRoot ? ' (SKIPPED: needs root)' : tools.length ? ` (SKIPPED: missing ${tools.join(', ')})` : '';
 
-function running(names: string[]): string[] {
-  const out = execFileSync('ps', ['-eo', 'comm=']).toString().split('\n').map((l) => l.trim());
-  return out.filter((c) => names.includes(c));
+/** Programs named `names` whose command line mentions `marker` (this run's work folder). */
+function running(names: string[], marker: string): string[] {
+  const out = execFileSync('ps', ['-eo', 'comm=,args=', '-ww']).toString().split('\n').map((l) => l.trim());
+  return out.filter((l) => names.includes(l.split(/\s+/)[0]!) && l.includes(marker));
 }
 
 describe.skipIf(why !== '')(`whole-file job on network namespaces${why}`, () => {
   it('bittorrent/aria2: every node holds the file byte for byte, Kumar-Ross efficiency and uploads in the summary, nothing left running', async () => {
     const out = mkdtempSync(join(tmpdir(), 'fanout-swarm-e2e-'));
     try {
-      const r = spawn(process.execPath, [FANOUT, 'lab', 'scenarios/ci/swarm-small.yaml', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own scenario name, so the lab's work folder (in every aria2c's and opentracker's argv)
+      // tells this run's programs from any other lab's.
+      const name = `ci-swarm-e2e-${process.pid}`;
+      const scenario = join(out, 'swarm.yaml');
+      writeFileSync(scenario, readFileSync('scenarios/ci/swarm-small.yaml', 'utf8').replace('name: ci-swarm-small', `name: ${name}`));
+      const r = spawn(process.execPath, [FANOUT, 'lab', scenario, '--out', join(out, 'results')], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       r.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       r.stdout.resume();
       const code = await new Promise<number | null>((res) => r.once('close', res));
       expect(code, stderr).toBe(0);
-      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+      const summary = JSON.parse(readFileSync(join(out, 'results', 'summary.json'), 'utf8'));
       expect(summary.runs).toHaveLength(1);
       const run = summary.runs[0];
       expect(run.protocol).toBe('bittorrent');
@@ -49,7 +55,7 @@ describe.skipIf(why !== '')(`whole-file job on network namespaces${why}`, () => 
       expect(run.nodesCpuS).toBeGreaterThan(0);
       expect(run.nodesMaxRssBytes).toBeGreaterThan(0);
       expect(summary.medians['bittorrent/aria2'].efficiency).toBe(run.efficiency);
-      expect(running(['aria2c', 'opentracker'])).toEqual([]);
+      expect(running(['aria2c', 'opentracker'], `fanout-lab-${name}-`)).toEqual([]);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
