@@ -243,6 +243,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         runs.push(r);
         log(
           `${label}: makespan ${r.makespanS.toFixed(2)} s, bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}` +
+            (r.launchS !== undefined ? ` (programs up and ready in ${r.launchS.toFixed(2)} s before the start)` : '') +
             (r.failedReceivers ? `, ${r.failedReceivers} receivers FAILED` : ''),
         );
       }

@@ -88,6 +88,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   const timers: NodeJS.Timeout[] = [];
   const eventErrors: string[] = [];
   let originMs: number | null = null;
+  let launchStartMs: number | null = null;
   let endedAtMs: number | null = null;
   let doneCount = 0;
   let wake: () => void = () => {};
@@ -178,6 +179,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
 
   let drivers: ProcessSpec[] = [];
   try {
+    launchStartMs = Date.now();
     await proto.prepare?.(ctx);
     const phases = proto.phases(ctx);
     drivers = phases.flatMap((p) => p.procs).filter((s) => s.driver);
@@ -282,6 +284,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     lowerBoundS: bound.seconds,
     efficiency: makespanS / bound.seconds,
     boundTerm: bound.binding,
+    launchS: launchStartMs === null ? 0 : Math.max(0, origin - launchStartMs) / 1000,
     rateOvershoot: figures?.rateOvershoot ?? 0,
     wireOverhead: figures?.wireOverhead ?? 0,
     payloadBytes,

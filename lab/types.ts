@@ -128,6 +128,8 @@ export interface RunResult {
   lowerBoundS: number;
   /** makespan / lower bound (>= 1 when the bound is right). */
   efficiency: number;
+  /** The lab's own bring-up of the run: from preparing its files to the transfer's origin (every phase started and ready), s. */
+  launchS?: number;
   /** Which term of the bound binds (fragments: rate, slowest-node, width; whole file: source-up, slowest-down, aggregate-up). */
   boundTerm?: string;
   /** Highest bytes written in any 1 s window over the limit, as a fraction (0.004 = 0.4 % over). */

@@ -57,6 +57,7 @@ export const RUN_COLUMNS = [
   'nodes_cpu_s',
   'nodes_max_rss_bytes',
   'peer_up_bytes',
+  'launch_s',
 ] as const;
 
 type Cell = string | number | boolean | null | undefined;
@@ -128,6 +129,7 @@ export function runsCsv(results: ScenarioResults): string {
     nodes_cpu_s: run.nodesCpuS,
     nodes_max_rss_bytes: run.nodesMaxRssBytes,
     peer_up_bytes: run.peerUpBytes,
+    launch_s: run.launchS,
   }));
   return toCsv(RUN_COLUMNS, rows);
 }

@@ -74,7 +74,11 @@ function filesOf(ctx: RunContext): Files {
   return files.get(ctx) ?? { torrent: join(ctx.runDir, 'swarm.torrent'), trackerDir: join(ctx.runDir, 'tracker'), hook: join(ctx.runDir, 'done-hook.sh'), infoHash: '<info-hash>' };
 }
 
-function aria2Common(o: BittorrentOptions, dir: string): string[] {
+/** Set to a folder, every aria2c writes an info-level log there, one file per node (debugging a swarm). */
+export const BT_LOG_DIR_ENV = 'FANOUT_BT_LOG_DIR';
+
+function aria2Common(o: BittorrentOptions, dir: string, logName: string): string[] {
+  const logDir = process.env[BT_LOG_DIR_ENV];
   return [
     '/usr/bin/aria2c',
     '--no-conf=true',
@@ -95,6 +99,7 @@ function aria2Common(o: BittorrentOptions, dir: string): string[] {
     '--summary-interval=0',
     '--console-log-level=warn',
     '--auto-save-interval=0',
+    ...(logDir ? [`--log=${join(logDir, `${logName}.log`)}`, '--log-level=info'] : []),
     ...o.aria2Args,
   ];
 }
@@ -184,7 +189,7 @@ export const bittorrent: Protocol<BittorrentOptions> = {
       label: 'seeder',
       argv: [
         ...agent('seeder', ['--scrape', `http://${trackerAddr}:${TRACKER_PORT}/scrape?info_hash=${urlEncodedHash(f.infoHash)}`]),
-        ...aria2Common(o, dirname(ctx.srcFile)),
+        ...aria2Common(o, dirname(ctx.srcFile), 'seeder'),
         '--bt-seed-unverified=true',
         f.torrent,
       ],
@@ -195,7 +200,7 @@ export const bittorrent: Protocol<BittorrentOptions> = {
     const leechers: ProcessSpec[] = ctx.topology.receivers.map((r) => ({
       node: { role: 'receiver', index: r.index },
       label: `leecher ${r.index}`,
-      argv: [...agent('leecher', []), ...aria2Common(o, ctx.nodeDir(r.index)), `--on-bt-download-complete=${f.hook}`, f.torrent],
+      argv: [...agent('leecher', []), ...aria2Common(o, ctx.nodeDir(r.index), `leecher-${r.index}`), `--on-bt-download-complete=${f.hook}`, f.torrent],
       ready: /"event":"ready"/,
       readyTimeoutMs: 30_000,
       stop: 'SIGTERM',
