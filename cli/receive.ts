@@ -1,8 +1,7 @@
 /** `fanout receive`: the CLI around ReceiverServer. */
 import { parseArgs } from 'node:util';
-import { AuthKeyError, readAuthKey } from '../wire/auth.js';
 import { ListenSpecError, ReceiverServer, parseListen } from '../receiver/server.js';
-import { EXIT, fail } from './exit.js';
+import { EXIT, authKeyFlag, fail } from './exit.js';
 
 export const RECEIVE_HELP = `Usage: fanout receive --listen HOST:PORT[-PORT] --out DIR [options]
 
@@ -78,15 +77,7 @@ export async function receiveCommand(argv: string[]): Promise<number> {
     if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) fail(`--${name}: expected a whole number of at least ${min}, got "${v}"`);
     return Number(v);
   };
-  let authKey: Buffer | undefined;
-  if (values['auth-key'] !== undefined) {
-    try {
-      authKey = readAuthKey(values['auth-key']);
-    } catch (err) {
-      if (err instanceof AuthKeyError) fail(err.message);
-      throw err;
-    }
-  }
+  const authKey = authKeyFlag(values['auth-key']);
   const store: { maxTotalBytes?: number; minFreeBytes?: number; maxTransfers?: number; partExpiryMs?: number } = {};
   const quota = whole('quota-bytes', values['quota-bytes'], 1);
   if (quota !== undefined) store.maxTotalBytes = quota;

@@ -1,13 +1,12 @@
 /** `fanout send`: the CLI around FragmentSender. */
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AuthKeyError, readAuthKey } from '../wire/auth.js';
 import { FragmentSender, SenderInputError } from '../sender/driver.js';
 import { NodeListError, readNodeList } from '../sender/nodes.js';
 import type { SenderEvent, SenderSummary } from '../sender/report.js';
 import { STRATEGY_NAMES, isStrategyName } from '../sender/strategies/names.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
-import { CliError, EXIT, fail } from './exit.js';
+import { CliError, EXIT, authKeyFlag, fail } from './exit.js';
 import { formatBytesShort } from './format.js';
 import { startProgress } from './progress.js';
 
@@ -105,15 +104,7 @@ export async function sendCommand(argv: string[]): Promise<number> {
     if (!/^[0-9a-fA-F]{32}$/.test(values['transfer-id'])) fail('--transfer-id: expected 32 hex digits');
     transferId = Buffer.from(values['transfer-id'], 'hex');
   }
-  let authKey: Buffer | undefined;
-  if (values['auth-key'] !== undefined) {
-    try {
-      authKey = readAuthKey(values['auth-key']);
-    } catch (err) {
-      if (err instanceof AuthKeyError) fail(err.message);
-      throw err;
-    }
-  }
+  const authKey = authKeyFlag(values['auth-key']);
   let nodes;
   try {
     nodes = readNodeList(values.nodes, existsSync);

@@ -146,7 +146,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     if ('error' in c) throw new BackendUnavailableError(`--strategies: ${c.error}`);
     return c;
   });
-  const chosen = chooseProtocolBackend(o.backend ?? topology.backend, caps, contenders, topology);
+  const chosen = chooseProtocolBackend(o.backend ?? topology.backend, caps, contenders);
   const simulated = chosen.backend === 'sim';
   const needs: NetworkNeeds = {
     services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
@@ -284,7 +284,6 @@ export function chooseProtocolBackend(
   choice: BackendChoice,
   caps: Pick<Capabilities, 'backends'>,
   contenders: readonly Contender[],
-  t: Pick<Topology, 'receivers'>,
 ): { backend: BackendName; reason: string } {
   const noSim = contenders.filter((c) => !c.protocol.simulate).map((c) => c.name);
   const narrowed = { backends: { ...caps.backends } };
@@ -295,6 +294,5 @@ export function chooseProtocolBackend(
     const cannot = contenders.filter((c) => !c.protocol.backends.includes(b)).map((c) => c.name);
     if (cannot.length > 0 && narrowed.backends[b].usable) narrowed.backends[b] = { usable: false, reason: `${cannot.join(', ')} cannot run on ${b} in this version` };
   }
-  void t;
   return chooseBackend(choice, narrowed);
 }

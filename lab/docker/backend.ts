@@ -229,6 +229,15 @@ export class DockerNetwork implements EmulatedNetwork {
     const containers = await mapLimit(hosts, this.concurrency, (h) => startIdle(this.engine.docker, this.image, this.plan, h, this.owner, mounts));
     this.plan.services.forEach((h, k) => this.serviceContainers.set(h.service!, containers[this.plan.receivers.length + k]!));
     for (const [k, h] of this.plan.services.entries()) await checkContainerPid(containers[this.plan.receivers.length + k]!.pid, containers[this.plan.receivers.length + k]!.id, h.name);
+    const live = await this.setUpReceivers(containers, t0, `${containers.length - this.plan.services.length} receiver and ${this.plan.services.length} service container(s) of the ${this.inside} image`);
+    this.starting = Promise.resolve(live);
+  }
+
+  /**
+   * The receivers' containers started (since `t0`): every link set up and shaped, loss applied,
+   * the timings recorded and logged as `what ... up in`.
+   */
+  private async setUpReceivers(containers: readonly RunningContainer[], t0: number, what: string): Promise<LiveHost[]> {
     const t1 = performance.now();
     const live = await setUpHosts(
       this.commander,
@@ -239,11 +248,9 @@ export class DockerNetwork implements EmulatedNetwork {
     const t2 = performance.now();
     this.timings.receiversUpS = (t2 - t0) / 1000;
     this.timings.shapeS = (t2 - t1) / 1000;
-    this.log(
-      `docker: ${live.length} receiver and ${this.plan.services.length} service container(s) of the ${this.inside} image up in ${this.timings.receiversUpS.toFixed(1)} s (links set up and shaped in ${this.timings.shapeS.toFixed(1)} s of it)`,
-    );
+    this.log(`docker: ${what} up in ${this.timings.receiversUpS.toFixed(1)} s (links set up and shaped in ${this.timings.shapeS.toFixed(1)} s of it)`);
     this.live = live;
-    this.starting = Promise.resolve(live);
+    return live;
   }
 
   /** nftables loss in each lossy receiver's container namespace (the pid proved first). */
@@ -270,19 +277,7 @@ export class DockerNetwork implements EmulatedNetwork {
         if (this.downed) throw new RunError('network is down');
         return startReceiver(this.engine.docker, this.image, this.plan, h, exchangeSlot(this.exchange, h.index!), this.owner, user);
       });
-      const t1 = performance.now();
-      const live = await setUpHosts(
-        this.commander,
-        this.plan,
-        this.plan.receivers.map((h, i) => ({ plan: h, container: containers[i]! })),
-      );
-      await this.applyLoss(live);
-      const t2 = performance.now();
-      this.timings.receiversUpS = (t2 - t0) / 1000;
-      this.timings.shapeS = (t2 - t1) / 1000;
-      this.log(`docker: ${live.length} receiver containers up in ${this.timings.receiversUpS.toFixed(1)} s (links set up and shaped in ${this.timings.shapeS.toFixed(1)} s of it)`);
-      this.live = live;
-      return live;
+      return this.setUpReceivers(containers, t0, `${containers.length} receiver containers`);
     })();
     return this.starting;
   }

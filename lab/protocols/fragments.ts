@@ -5,6 +5,7 @@
  * run ends when it exits, and its own summary (its clock, from its start) gives the makespan and
  * every node's times, exactly as the lab measured before protocols were plug-ins.
  */
+import { writeFileSync } from 'node:fs';
 import { planFragments } from '../../core/fragments.js';
 import type { SenderEvent, SenderSummary } from '../../sender/report.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../../sender/strategies/names.js';
@@ -70,7 +71,6 @@ export const fragments: Protocol<Record<string, never>> = {
   },
 
   async prepare(ctx) {
-    const { writeFileSync } = await import('node:fs');
     const lines = ctx.topology.receivers.map((r) => `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`);
     writeFileSync(`${ctx.runDir}/nodes.txt`, lines.join('\n') + '\n');
     if (ctx.topology.transfer.authKey) await writeAuthKey(ctx.runDir, AUTH_KEY_NAME);

@@ -129,20 +129,19 @@ describe('which backend a set of contenders runs on', () => {
   const no: BackendStatus = { usable: false, reason: 'not root' };
   const bt = resolveContender('bittorrent/aria2', 'whole-file') as Exclude<ReturnType<typeof resolveContender>, { error: string }>;
   const bp = resolveContender('backpressure', 'fragments') as typeof bt;
-  const t = topology(2, 'whole-file');
 
   it('never the simulator for a protocol without a model: refused when asked, not a fallback for auto', () => {
-    expect(() => chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [bt], t)).toThrow(/no model of bittorrent\/aria2/);
-    expect(() => chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [bt], t)).toThrow(BackendUnavailableError);
-    expect(chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [bp], t).backend).toBe('sim');
+    expect(() => chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [bt])).toThrow(/no model of bittorrent\/aria2/);
+    expect(() => chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [bt])).toThrow(BackendUnavailableError);
+    expect(chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [bp]).backend).toBe('sim');
   });
 
   it('only on the backends the protocol supports', () => {
     expect(bt.protocol.backends).toEqual(['netns', 'docker']);
     const netnsOnly = { ...bt, name: 'x/y', protocol: { ...bt.protocol, backends: ['netns'] as const } };
-    expect(() => chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [netnsOnly], t)).toThrow(/x\/y cannot run on docker/);
-    expect(chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [bt], t).backend).toBe('docker');
-    expect(chooseProtocolBackend('auto', { backends: { netns: ok, docker: ok, sim: ok } }, [bt, bp], t).backend).toBe('netns');
+    expect(() => chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [netnsOnly])).toThrow(/x\/y cannot run on docker/);
+    expect(chooseProtocolBackend('docker', { backends: { netns: ok, docker: ok, sim: ok } }, [bt]).backend).toBe('docker');
+    expect(chooseProtocolBackend('auto', { backends: { netns: ok, docker: ok, sim: ok } }, [bt, bp]).backend).toBe('netns');
   });
 });
 
