@@ -60,7 +60,7 @@ import { PlanError, makeRunPrefix } from '../netns/plan.js';
 import type { Protocol } from '../protocols/types.js';
 import type { LinkEvent, Topology } from '../types.js';
 import { chooseBase } from './base.js';
-import { containerLoss, hostLinkShow, nsenterInside, nsenterNet } from './commands.js';
+import { containerLinkShow, containerLoss, containerNeighbours, hostLinkShow, nsenterInside, nsenterNet } from './commands.js';
 import { startIdle, startReceiver, startSenderHolder, type RunningContainer } from './containers.js';
 import { DockerEngineError, checkContainerPid, connectEngine, remoteEngineMessage, remoteEngineReason, type Engine } from './engine.js';
 import { LABEL_EXCHANGE, emptySlot, exchangeSlot, makeExchange, moveOut, removeExchange } from './exchange.js';
@@ -69,7 +69,7 @@ import { ensureReceiverImage } from './image.js';
 import { ensureProtocolImage, needsProtocolImage } from './protocol-image.js';
 import { LABEL_ROLE, LABEL_RUN, freeBlocks, labLabels, planDockerNetwork, type DockerPlan, type Owner } from './plan.js';
 import { listRun, removeRun } from './remove.js';
-import { parseVethList } from './veth.js';
+import { containerEth0, parseVethList } from './veth.js';
 
 /** Containers started at once (LAB-NOTES: 8 at a time beat all at once by ~2x). */
 export const START_CONCURRENCY = 8;
@@ -230,7 +230,25 @@ export class DockerNetwork implements EmulatedNetwork {
     this.plan.services.forEach((h, k) => this.serviceContainers.set(h.service!, containers[this.plan.receivers.length + k]!));
     for (const [k, h] of this.plan.services.entries()) await checkContainerPid(containers[this.plan.receivers.length + k]!.pid, containers[this.plan.receivers.length + k]!.id, h.name);
     const live = await this.setUpReceivers(containers, t0, `${containers.length - this.plan.services.length} receiver and ${this.plan.services.length} service container(s) of the ${this.inside} image`);
+    await this.pinNeighbours([this.sender.container, ...containers], [this.plan.sender, ...hosts]);
     this.starting = Promise.resolve(live);
+  }
+
+  /**
+   * Every node talks to every other in a protocol lab: a permanent neighbour entry in each
+   * container for every other one (each pid proved, each eth0 listed for its MAC).
+   */
+  private async pinNeighbours(containers: readonly RunningContainer[], plans: readonly { address: string; name: string }[]): Promise<void> {
+    const macs = await mapLimit(containers, 8, async (c) => {
+      await checkContainerPid(c.pid, c.id, c.name);
+      const mac = containerEth0(parseVethList((await this.commander.run(containerLinkShow(c.pid).argv)).stdout), c.name).address;
+      if (mac === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new RunError(`no MAC address listed for eth0 in ${c.name}`);
+      return mac;
+    });
+    await mapLimit(containers.map((c, i) => ({ c, i })), 8, async ({ c, i }) => {
+      const inv = containerNeighbours(c.pid, plans.flatMap((p, k) => (k === i ? [] : [{ address: p.address, mac: macs[k]! }])));
+      await this.commander.run(inv.argv, { input: inv.input! });
+    });
   }
 
   /**

@@ -58,6 +58,15 @@ export function containerSetup(pid: number): Invocation {
   ]);
 }
 
+/**
+ * `nsenter -t PID -n ip -batch -`: a permanent neighbour entry in the container for each of
+ * `peers` (address, MAC): the machine's one ARP table overflows when 64 containers each talk to
+ * all the others (lab/netns/commands.ts neighbourLines says why).
+ */
+export function containerNeighbours(pid: number, peers: readonly { address: string; mac: string }[]): Invocation {
+  return batch(nsenterNet(pid, ['ip', '-batch', '-']), peers.map((p) => `neigh replace ${p.address} lladdr ${p.mac} dev ${CONTAINER_IFNAME} nud permanent`));
+}
+
 /** `nsenter -t PID -n ip -j link show eth0`. */
 export function containerLinkShow(pid: number): Invocation {
   return { argv: nsenterNet(pid, ['ip', '-j', 'link', 'show', CONTAINER_IFNAME]) };

@@ -31,6 +31,8 @@ export interface VethLink {
   link_netnsid?: number;
   master?: string;
   link_type?: string;
+  /** The link-layer (MAC) address. */
+  address?: string;
 }
 
 /** Docker's host-side veth names: `veth` + 7 hex digits (other lengths accepted, hex only). */
@@ -51,6 +53,7 @@ export function parseVethList(stdout: string): VethLink[] {
     if (typeof o.link_netnsid === 'number') l.link_netnsid = o.link_netnsid;
     if (typeof o.master === 'string') l.master = o.master;
     if (typeof o.link_type === 'string') l.link_type = o.link_type;
+    if (typeof o.address === 'string') l.address = o.address;
     return l;
   });
 }

@@ -12,8 +12,10 @@
  *                                          `link show`, which is the host's safety listing)
  *      and `ip -n BR -j link show`      -> the bridge namespace's safety listing
  *   4. safety check of every interface against the listings (SafetyError on any doubt)
- *   5. shaping, in parallel             -> `tc -n BR -batch -` (downloads), `tc -n H -batch -`
- *                                          (uploads)
+ *   5. per host, in parallel            -> `ip -n H -batch -`: a permanent neighbour entry for
+ *                                          every other host (commands.ts neighbourLines: why)
+ *   6. shaping, in parallel             -> `tc -n BR -batch -` (downloads), `tc -n H -batch -`
+ *                                          (uploads); then loss, delay, jitter
  * Any failure tears down what the ledger holds, then rethrows.
  *
  * Steps 2 and 3 change interfaces before the listing-based check: they run only inside
@@ -39,6 +41,7 @@ import {
   hostSetup,
   installRate,
   listLinks,
+  neighbourLines,
   removeRate,
   shapingInvocations,
   tcBatch,
@@ -186,6 +189,12 @@ export class NetnsNetwork {
       ];
       await mapLimit(jobs, limit, (j) => j());
       checkPlanInterfaces(plan, listings);
+      const macOf = (h: HostPlan): string => {
+        const mac = listings.get(h.ns)?.find((l) => l.ifname === h.ifname)?.address;
+        if (mac === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new PlanError(`no MAC address listed for ${h.ifname} in ${h.ns}`);
+        return mac;
+      };
+      await mapLimit(planHosts(plan), limit, (h) => run(commander, { argv: ['ip', '-n', h.ns, '-batch', '-'], input: neighbourLines(plan, h, macOf).map((l) => `${l}\n`).join('') }));
 
       await mapLimit(shapingInvocations(plan), limit, (inv) => run(commander, inv));
       await mapLimit(impairmentInvocations(plan, topology.receivers, opts.impairments ?? 'nftables'), limit, (inv) => run(commander, inv));

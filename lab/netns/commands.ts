@@ -89,6 +89,22 @@ export function listLinks(ns: string): Invocation {
   return { argv: ['ip', '-n', ns, '-j', 'link', 'show'] };
 }
 
+/**
+ * Lines for `ip -n <host ns> -batch -`: a permanent neighbour entry for every other host of the
+ * plan (its address and eth0's MAC). Why: the kernel's ARP table is ONE table for every namespace
+ * on the machine, and its garbage-collection thresholds (gc_thresh3, 1024 by default, settable
+ * only in the machine's own namespace) count every namespace's entries. Where every node talks to
+ * every other (a swarm of 64: 65 x 65 entries), the table filled, new entries were refused
+ * ("table_fulls" in `ip -s ntable`), ARP failed, and nodes' SYNs never left their interface:
+ * some nodes could not reach anyone for minutes. Permanent entries are exempt from those
+ * thresholds (Linux 4.19+), and no ARP traffic crosses the shaped links either.
+ */
+export function neighbourLines(plan: NetnsPlan, host: HostPlan, macOf: (h: HostPlan) => string): string[] {
+  return planHosts(plan)
+    .filter((h) => h !== host)
+    .map((h) => `neigh replace ${h.address} lladdr ${macOf(h)} dev ${host.ifname} nud permanent`);
+}
+
 // ---- shaping --------------------------------------------------------------------------------
 
 /** Lines for `tc -n <bridge ns> -batch -`: every shaped download. */

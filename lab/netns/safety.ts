@@ -16,6 +16,8 @@ export interface LinkInfo {
   ifname: string;
   master?: string;
   link_type?: string;
+  /** The link-layer (MAC) address. */
+  address?: string;
 }
 
 /** A change was about to touch an interface the lab cannot prove it made. */
@@ -35,6 +37,7 @@ export function parseLinkList(stdout: string): LinkInfo[] {
     const info: LinkInfo = { ifindex: o.ifindex, ifname: o.ifname };
     if (typeof o.master === 'string') info.master = o.master;
     if (typeof o.link_type === 'string') info.link_type = o.link_type;
+    if (typeof o.address === 'string') info.address = o.address;
     return info;
   });
 }

@@ -30,7 +30,7 @@ function bridgeListing(ports: { name: string; master?: string }[]): string {
 const allPorts = [`${P}-s`, `${P}-r0`, `${P}-r1`].map((name) => ({ name, master: `${P}-br` }));
 const hostListing = JSON.stringify([
   { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'], link_type: 'loopback' },
-  { ifindex: 2, link_index: 3, ifname: 'eth0', flags: ['UP'], link_type: 'ether', link_netnsid: 0 },
+  { ifindex: 2, link_index: 3, ifname: 'eth0', flags: ['UP'], link_type: 'ether', address: '02:00:00:00:00:0a', link_netnsid: 0 },
 ]);
 
 function listings(bridge: string, hosts: Record<string, string> = {}): Map<string, LinkInfo[]> {
@@ -159,6 +159,9 @@ describe('NetnsNetwork with a recording commander', () => {
         `ip -j -n ${P}-s -batch -`,
         `ip -j -n ${P}-r0 -batch -`,
         `ip -j -n ${P}-r1 -batch -`,
+        `ip -n ${P}-s -batch -`,
+        `ip -n ${P}-r0 -batch -`,
+        `ip -n ${P}-r1 -batch -`,
         `tc -n ${P}-br -batch -`,
         `tc -n ${P}-s -batch -`,
         `tc -n ${P}-r0 -batch -`,
@@ -168,7 +171,12 @@ describe('NetnsNetwork with a recording commander', () => {
     // order: namespaces, then bridge, then the rest; shaping only after every listing
     expect(rec.lines().slice(0, 3)).toEqual(['ip -j netns list', 'ip -batch -', `ip -n ${P}-br -batch -`]);
     const firstTc = rec.lines().findIndex((l) => l.startsWith('tc'));
-    expect(rec.lines().slice(3, firstTc)).toHaveLength(4);
+    // the listings (bridge + 3 hosts), then every host's pinned neighbours, then shaping
+    expect(rec.lines().slice(3, firstTc)).toHaveLength(7);
+    const pins = rec.calls.find((c) => c.argv.join(' ') === `ip -n ${P}-r0 -batch -`)!;
+    expect(pins.input).toBe(
+      `neigh replace 198.18.0.1 lladdr 02:00:00:00:00:0a dev eth0 nud permanent\nneigh replace 198.18.0.3 lladdr 02:00:00:00:00:0a dev eth0 nud permanent\n`,
+    );
 
     rec.calls.length = 0;
     await net.applyEvent({ atMs: 1500, receivers: [1], downBps: 20_000_000, upBps: 8_000_000 });

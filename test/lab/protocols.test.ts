@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BackendUnavailableError, type BackendStatus } from '../../lab/doctor.js';
 import { impairmentInvocations } from '../../lab/netns/backend.js';
+import { neighbourLines } from '../../lab/netns/commands.js';
 import { PlanError, planNetwork } from '../../lab/netns/plan.js';
 import { BITTORRENT_DEFAULTS, bittorrent } from '../../lab/protocols/bittorrent/plugin.js';
 import { infoHash, urlEncodedHash } from '../../lab/protocols/bittorrent/bencode.js';
@@ -167,6 +168,18 @@ describe('loss, delay and jitter on links (recorded commands)', () => {
       ['tc -n fl0a0a-br -batch -', 'qdisc replace dev fl0a0a-r0 parent 1:1 handle 10: netem loss 5%\n'],
       ['tc -n fl0a0a-br -batch -', 'qdisc replace dev fl0a0a-r2 parent 1:1 handle 10: netem delay 20ms 5ms loss 1%\n'],
       ['tc -n fl0a0a-r2 -batch -', 'qdisc replace dev eth0 parent 1:1 handle 10: netem loss 1%\n'],
+    ]);
+  });
+});
+
+describe('neighbours pinned in every host (the machine has one ARP table for all namespaces)', () => {
+  it('lists every other host of the plan, source, receivers and services, with its MAC, permanent', () => {
+    const plan = planNetwork({ receivers: [{ index: 0, downBps: 1e6, upBps: 1e6 }, { index: 1, downBps: 1e6, upBps: 1e6 }], sender: { upBps: 1e9 } }, 'fl0b0b', ['tracker']);
+    const mac = (h: { ns: string }): string => `02:00:00:00:00:${h.ns.endsWith('-s') ? '01' : h.ns.endsWith('-v0') ? 'ff' : `1${h.ns.slice(-1)}`}`;
+    expect(neighbourLines(plan, plan.receivers[0]!, mac)).toEqual([
+      'neigh replace 198.18.0.1 lladdr 02:00:00:00:00:01 dev eth0 nud permanent',
+      'neigh replace 198.18.0.3 lladdr 02:00:00:00:00:11 dev eth0 nud permanent',
+      'neigh replace 198.19.255.254 lladdr 02:00:00:00:00:ff dev eth0 nud permanent',
     ]);
   });
 });
