@@ -218,6 +218,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       }
       if (drivers.length === 0 && settled()) break;
       if (Date.now() >= deadline) {
+        const late = live.find((e) => e.spec.driver && e.exitCode === undefined);
+        if (late) throw new RunError(`${late.spec.label} did not finish within ${limitS.toFixed(0)} s (the run's time limit: 20x the bound, at least 60 s)`);
         for (const n of nodes) if (n.doneMs === null && n.error === null) n.error = `not done after ${limitS.toFixed(0)} s (the run's time limit)`;
         break;
       }
@@ -228,7 +230,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     }
     endedAtMs = Date.now();
     if (eventErrors.length > 0) throw new RunError(`a link event failed: ${eventErrors.join('; ')}`);
-    const broken = live.find((e) => e.spec.driver && e.exitCode !== 0 && e.exitCode !== 1);
+    // A driver's own verdict: 0 all delivered, 1 some node failed (its summary says which); anything else broke the run.
+    const broken = live.find((e) => e.spec.driver && e.exitCode !== undefined && e.exitCode !== 0 && e.exitCode !== 1);
     if (broken) throw new RunError(`${broken.spec.label} exited with ${broken.exitCode}: ${broken.stderr.trim().slice(-2000)}`);
   } finally {
     for (const tm of timers) clearTimeout(tm);
