@@ -13,9 +13,9 @@ import Dockerode from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RealCommander } from '../../lab/commander.js';
 import { DockerNetwork } from '../../lab/docker/backend.js';
-import { runDockerClean } from '../../lab/docker/clean.js';
 import { ImageBuildError, ensureReceiverImage } from '../../lab/docker/image.js';
 import { probeDockerEngine } from '../../lab/doctor.js';
+import { cleanRuns, leftovers } from '../helpers/docker-runs.js';
 import { FANOUT } from '../helpers/procs.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -26,15 +26,6 @@ const DIST = dirname(dirname(FANOUT));
 const docker = new Dockerode();
 const cmd = new RealCommander();
 const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1)).toString();
-
-/** Names of containers and networks of run `prefix`, and whether its bridge is still there. */
-async function leftovers(prefix: string): Promise<string[]> {
-  const filters = JSON.stringify({ label: [`org.fanout-lab.run=${prefix}`] });
-  const c = await docker.listContainers({ all: true, filters });
-  const n = await docker.listNetworks({ filters });
-  const links = (JSON.parse(sh('ip', '-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname).filter((x) => x.startsWith(`${prefix}-`));
-  return [...c.map((x) => `container ${x.Names[0]}`), ...n.map((x) => `network ${x.Name}`), ...links.map((l) => `link ${l}`)];
-}
 
 /** Is `pid` a live `fanout send` process? */
 function isSender(pid: number): boolean {
@@ -72,11 +63,7 @@ function lab(args: string[]): { done: Promise<{ code: number | null; stdout: str
 
 const prefixes: string[] = [];
 afterAll(async () => {
-  if (skipWhy) return;
-  // Only this file's runs (a forced `fanout clean` would also take other tests' live runs).
-  const ours: string[] = [];
-  for (const p of prefixes) if ((await leftovers(p)).length > 0) ours.push(p);
-  if (ours.length > 0) await runDockerClean({ prefixes: ours, force: true });
+  if (!skipWhy) await cleanRuns(prefixes);
 });
 
 describe.skipIf(skipWhy !== '')(`docker backend on this machine${why}`, () => {

@@ -14,7 +14,6 @@ import Dockerode from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RealCommander } from '../../lab/commander.js';
 import { DockerNetwork, checkImpairments } from '../../lab/docker/backend.js';
-import { runDockerClean } from '../../lab/docker/clean.js';
 import { nsenterInside } from '../../lab/docker/commands.js';
 import { MAX_DOCKER_RECEIVERS, planDockerNetwork } from '../../lab/docker/plan.js';
 import { GROUP, PASSWD, protocolContext, protocolRootfs, type RootEntry } from '../../lab/docker/protocol-image.js';
@@ -22,6 +21,7 @@ import { probeDockerEngine } from '../../lab/doctor.js';
 import { PlanError } from '../../lab/netns/plan.js';
 import { bittorrent } from '../../lab/protocols/bittorrent/plugin.js';
 import { fragments } from '../../lab/protocols/fragments.js';
+import { cleanRuns, leftovers } from '../helpers/docker-runs.js';
 import { FANOUT } from '../helpers/procs.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -119,19 +119,10 @@ function swarmProcesses(): string[] {
   return out;
 }
 
-async function leftovers(prefix: string): Promise<string[]> {
-  const filters = JSON.stringify({ label: [`org.fanout-lab.run=${prefix}`] });
-  const c = await docker.listContainers({ all: true, filters });
-  const n = await docker.listNetworks({ filters });
-  return [...c.map((x) => `container ${x.Names[0]}`), ...n.map((x) => `network ${x.Name}`)];
-}
 
 const prefixes: string[] = [];
 afterAll(async () => {
-  if (skipWhy) return;
-  const ours: string[] = [];
-  for (const p of prefixes) if ((await leftovers(p)).length > 0) ours.push(p);
-  if (ours.length > 0) await runDockerClean({ prefixes: ours, force: true });
+  if (!skipWhy) await cleanRuns(prefixes);
 });
 
 /** The first line of `p`'s stdout matching `re`. */
