@@ -177,7 +177,16 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     if (n) await n.down();
     if (!o.keep) rmSync(workDir, { recursive: true, force: true });
   };
-  const uninstall = installTeardownOnSignals(teardown);
+  // A signal tears the lab down and then exits the process (130/143): a run that ends because its
+  // programs were killed meanwhile is not a result, so nothing after it may be written or reported.
+  let interrupted = false;
+  const uninstall = installTeardownOnSignals(async () => {
+    interrupted = true;
+    await teardown();
+  });
+  const unlessInterrupted = async (): Promise<void> => {
+    if (interrupted) await new Promise<never>(() => {}); // the signal handler exits once teardown is done
+  };
   const startedAt = new Date();
   const runs: RunResult[] = [];
   try {
@@ -248,10 +257,14 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         );
       }
     }
+  } catch (err) {
+    await unlessInterrupted();
+    throw err;
   } finally {
-    uninstall();
+    if (!interrupted) uninstall();
     await teardown();
   }
+  await unlessInterrupted();
   const results: ScenarioResults = {
     scenario: topology,
     backend: chosen.backend,
