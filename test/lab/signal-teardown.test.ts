@@ -5,7 +5,7 @@
  * The same for a BitTorrent swarm: the agents, the aria2c each started (recorded when it came up),
  * the tracker on its service host; and an interrupted lab writes no results.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +21,19 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const NAME = `sigterm-${process.pid}`;
 
+/** The run prefix, once the lab says its network is up (rejects if the lab exits first). */
+function networkUp(child: ChildProcessWithoutNullStreams): Promise<string> {
+  let err = '';
+  return new Promise<string>((res, rej) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const m = /network (fl[0-9a-f]{4}) up/.exec(err);
+      if (m) res(m[1]!);
+    });
+    child.on('exit', (code) => rej(new Error(`lab exited ${code} early: ${err}`)));
+  });
+}
+
 function survivors(): string[] {
   const out = spawnSync('pgrep', ['-af', `fanout-lab-${NAME}-`], { encoding: 'utf8' }).stdout ?? '';
   return out.split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
@@ -34,15 +47,7 @@ describe.skipIf(!isRoot)('SIGTERM during a lab run (root)', () => {
     const child = spawn(process.execPath, [FANOUT, 'lab', scenario, '--backend', 'netns', '--strategies', 'sequential', '--out', join(work, 'out')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let err = '';
-    const prefix = await new Promise<string>((res, rej) => {
-      child.stderr.on('data', (b: Buffer) => {
-        err += b.toString();
-        const m = /network (fl[0-9a-f]{4}) up/.exec(err);
-        if (m) res(m[1]!);
-      });
-      child.on('exit', (code) => rej(new Error(`lab exited ${code} early: ${err}`)));
-    });
+    const prefix = await networkUp(child);
     // Let the receivers start and the transfer begin (8 MiB per receiver: several seconds).
     await new Promise((r) => setTimeout(r, 2500));
     expect(survivors().length).toBeGreaterThan(0);
@@ -65,15 +70,7 @@ describe.skipIf(!isRoot || !swarmTools)('SIGTERM during a swarm (root, aria2 and
     writeFileSync(scenario, readFileSync(join(repo, 'scenarios/ci/swarm-small.yaml'), 'utf8').replace(/^name: .*$/m, `name: ${SWARM}`).replace(/^file: .*$/m, 'file: { size: 16MiB }'));
     const out = join(work, 'swarm-out');
     const child = spawn(process.execPath, [FANOUT, 'lab', scenario, '--backend', 'netns', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    const prefix = await new Promise<string>((res, rej) => {
-      child.stderr.on('data', (b: Buffer) => {
-        err += b.toString();
-        const m = /network (fl[0-9a-f]{4}) up/.exec(err);
-        if (m) res(m[1]!);
-      });
-      child.on('exit', (code) => rej(new Error(`lab exited ${code} early: ${err}`)));
-    });
+    const prefix = await networkUp(child);
     // Every program of the run names the lab's work folder (fanout-lab-<name>-...) in its argv.
     const programs = (): string[] =>
       (spawnSync('pgrep', ['-af', `fanout-lab-${SWARM}-`], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
