@@ -5,7 +5,7 @@
  * The same for a BitTorrent swarm: the agents, the aria2c each started (recorded when it came up),
  * the tracker on its service host; and an interrupted lab writes no results.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +22,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const NAME = `sigterm-${process.pid}`;
 
 /** The run prefix, once the lab says its network is up (rejects if the lab exits first). */
-function networkUp(child: ChildProcessWithoutNullStreams): Promise<string> {
+function networkUp(child: ChildProcess): Promise<string> {
   let err = '';
   return new Promise<string>((res, rej) => {
     child.stderr!.on('data', (b: Buffer) => {
