@@ -34,6 +34,12 @@ function networkUp(child: ChildProcess): Promise<string> {
   });
 }
 
+/** `list()` once it is empty, or after 3 s whatever it still holds (a killed process takes a moment to be reaped). */
+async function settle(list: () => string[]): Promise<string[]> {
+  for (let i = 0; i < 30 && list().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return list();
+}
+
 function survivors(): string[] {
   const out = spawnSync('pgrep', ['-af', `fanout-lab-${NAME}-`], { encoding: 'utf8' }).stdout ?? '';
   return out.split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
@@ -54,8 +60,7 @@ describe.skipIf(!isRoot)('SIGTERM during a lab run (root)', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(143);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(survivors()).toEqual([]);
+    expect(await settle(survivors)).toEqual([]);
     const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
     expect(ns).not.toContain(prefix);
   }, 60_000);
@@ -79,8 +84,7 @@ describe.skipIf(!isRoot || !swarmTools)('SIGTERM during a swarm (root, aria2 and
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(143);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(programs()).toEqual([]);
+    expect(await settle(programs)).toEqual([]);
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '').not.toContain(prefix);
     expect(spawnSync('ls', [out]).status).not.toBe(0);
   }, 60_000);
