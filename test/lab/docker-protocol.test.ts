@@ -104,21 +104,28 @@ describe('docker protocol hosts: plan and image (pure)', () => {
   );
 });
 
-/** Processes named aria2c or opentracker on this machine. */
-function swarmProcesses(): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim();
-      if (comm === 'aria2c' || comm === 'opentracker') out.push(`${e} ${comm}`);
-    } catch {
-      // gone
+/**
+ * aria2c and opentracker processes of a lab run of `scenario` (their argv names the run's work
+ * folder), once none is left or after 3 s (a container's processes die with it, then are reaped).
+ */
+async function swarmProcesses(scenario: string): Promise<string[]> {
+  const list = (): string[] => {
+    const out: string[] = [];
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim();
+        const args = readFileSync(`/proc/${e}/cmdline`, 'utf8');
+        if ((comm === 'aria2c' || comm === 'opentracker') && args.includes(`fanout-lab-${scenario}-`)) out.push(`${e} ${comm}`);
+      } catch {
+        // gone
+      }
     }
-  }
-  return out;
+    return out;
+  };
+  for (let i = 0; i < 30 && list().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return list();
 }
-
 
 const prefixes: string[] = [];
 afterAll(async () => {
@@ -217,7 +224,7 @@ describe.skipIf(skipWhy !== '')(`bittorrent on the docker backend${why}`, () => 
       expect(run.failedReceivers).toBe(0);
       expect(run.efficiency).toBeGreaterThanOrEqual(1);
       expect(await leftovers(prefix!)).toEqual([]);
-      expect(swarmProcesses()).toEqual([]);
+      expect(await swarmProcesses('ci-swarm-small')).toEqual([]);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
