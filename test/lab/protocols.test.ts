@@ -91,9 +91,10 @@ describe('bittorrent/aria2 plug-in', () => {
 
   it('reads the agent\'s lines: start (recording aria2c), first byte, totals, done', () => {
     const leecher = phases[2]!.procs[1]!;
-    expect(bittorrent.parseLine(leecher, '{"event":"ready","pid":42,"argv":["/usr/bin/aria2c","x"],"wallMs":1000}', c)).toEqual([
+    expect(bittorrent.parseLine(leecher, '{"event":"spawned","pid":42,"argv":["/usr/bin/aria2c","x"],"wallMs":1000}', c)).toEqual([
       { kind: 'start', node: 1, wallMs: 1000, child: { pid: 42, argv: ['/usr/bin/aria2c', 'x'] } },
     ]);
+    expect(bittorrent.parseLine(leecher, '{"event":"ready","wallMs":1001}', c)).toEqual([{ kind: 'start', node: 1, wallMs: 1001 }]);
     expect(bittorrent.parseLine(leecher, '{"event":"progress","down":10,"up":5,"wallMs":1100}', c)).toEqual([{ kind: 'progress', node: 1, wallMs: 1100, downBytes: 10, upBytes: 5 }]);
     expect(bittorrent.parseLine(leecher, '{"event":"done","wallMs":1200}', c)).toEqual([{ kind: 'done', node: 1, wallMs: 1200 }]);
     expect(bittorrent.parseLine(phases[1]!.procs[0]!, '{"event":"final","down":0,"up":7,"wallMs":1300}', c)).toEqual([{ kind: 'progress', node: -1, wallMs: 1300, downBytes: 0, upBytes: 7 }]);

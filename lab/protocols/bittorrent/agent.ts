@@ -3,6 +3,9 @@
  * the lab what that client does, one JSON object per line on stdout, each with `wallMs` (the
  * machine's clock):
  *
+ *   {"event":"spawned","pid":P,"argv":[..]} aria2c started (the lab records it at once, so its
+ *                                           teardown can end it even if this agent is killed first;
+ *                                           aria2c also gets --stop-with-process=<this agent>)
  *   {"event":"ready"}                       aria2c's RPC answers (seeder: and the tracker lists it);
  *                                           a leecher's aria2c starts paused (--pause, nothing sent
  *                                           or asked for) and is unpaused on SIGUSR1 (the lab's go)
@@ -81,8 +84,18 @@ async function main(): Promise<void> {
   const role = values.role;
   if (!Number.isInteger(port) || (role !== 'seeder' && role !== 'leecher')) throw new Error('--role seeder|leecher and --rpc-port are required');
   const argv = process.argv.slice(dash + 1);
-  const childArgv = [...argv, '--enable-rpc=true', `--rpc-listen-port=${port}`, '--rpc-listen-all=false', ...(role === 'leecher' ? ['--pause=true'] : [])];
+  // --stop-with-process: aria2c ends itself when this agent is gone, however it went (a SIGKILL).
+  const childArgv = [
+    ...argv,
+    '--enable-rpc=true',
+    `--rpc-listen-port=${port}`,
+    '--rpc-listen-all=false',
+    `--stop-with-process=${process.pid}`,
+    ...(role === 'leecher' ? ['--pause=true'] : []),
+  ];
   const child = spawn(childArgv[0]!, childArgv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The lab records aria2c's pid and argv now, so its teardown (and `fanout clean`) can end it by id.
+  if (child.pid !== undefined) emit({ event: 'spawned', pid: child.pid, argv: childArgv });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => {
     if (stderr.length < 4000) stderr += b.toString();
@@ -155,8 +168,7 @@ async function main(): Promise<void> {
       await sleep(100);
     }
   }
-  // The lab records aria2c's pid and argv, so its teardown (and `fanout clean`) can end it by id.
-  emit({ event: 'ready', pid: child.pid, argv: childArgv });
+  emit({ event: 'ready' });
   for (;;) {
     await poll().catch(() => {});
     await sleep(role === 'leecher' && down === 0 ? 250 : 1000);

@@ -224,8 +224,10 @@ export const bittorrent: Protocol<BittorrentOptions> = {
     const node = spec.node.role === 'receiver' ? spec.node.index : -1;
     const base = { node, ...(typeof ev.wallMs === 'number' ? { wallMs: ev.wallMs } : {}) };
     switch (ev.event) {
-      case 'ready':
+      case 'spawned':
         return [{ kind: 'start', ...base, ...(typeof ev.pid === 'number' && Array.isArray(ev.argv) ? { child: { pid: ev.pid, argv: ev.argv.map(String) } } : {}) }];
+      case 'ready':
+        return [{ kind: 'start', ...base }];
       case 'first-byte':
         return [{ kind: 'first-byte', ...base }];
       case 'done':
