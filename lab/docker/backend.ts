@@ -57,6 +57,7 @@ import type { Commander } from '../commander.js';
 import { RECEIVER_PORT, RunError, nodeLabel, type EmulatedNetwork, type NodeRef, type RunningReceivers } from '../hosts.js';
 import { mapLimit, ownCmdline } from '../netns/backend.js';
 import { PlanError, makeRunPrefix } from '../netns/plan.js';
+import { isMac } from '../neighbours.js';
 import type { Protocol } from '../protocols/types.js';
 import type { LinkEvent, Topology } from '../types.js';
 import { chooseBase } from './base.js';
@@ -242,7 +243,7 @@ export class DockerNetwork implements EmulatedNetwork {
     const macs = await mapLimit(containers, 8, async (c) => {
       await checkContainerPid(c.pid, c.id, c.name);
       const mac = containerEth0(parseVethList((await this.commander.run(containerLinkShow(c.pid).argv)).stdout), c.name).address;
-      if (mac === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new RunError(`no MAC address listed for eth0 in ${c.name}`);
+      if (!isMac(mac)) throw new RunError(`no MAC address listed for eth0 in ${c.name}`);
       return mac;
     });
     await mapLimit(containers.map((c, i) => ({ c, i })), 8, async ({ c, i }) => {

@@ -8,6 +8,7 @@
  *
  * The shaping lines themselves come from lab/shaping.ts, exactly as the netns backend's.
  */
+import { pinnedNeighbourLines } from '../neighbours.js';
 import type { Invocation } from '../netns/commands.js';
 import { lossRuleset } from '../loss.js';
 import { GSO_MAX_SEGS, initialShapeLines, rateChangeLines } from '../shaping.js';
@@ -58,13 +59,9 @@ export function containerSetup(pid: number): Invocation {
   ]);
 }
 
-/**
- * `nsenter -t PID -n ip -batch -`: a permanent neighbour entry in the container for each of
- * `peers` (address, MAC): the machine's one ARP table overflows when 64 containers each talk to
- * all the others (lab/netns/commands.ts neighbourLines says why).
- */
+/** `nsenter -t PID -n ip -batch -`: a permanent neighbour entry in the container for each of `peers` (why: lab/neighbours.ts). */
 export function containerNeighbours(pid: number, peers: readonly { address: string; mac: string }[]): Invocation {
-  return batch(nsenterNet(pid, ['ip', '-batch', '-']), peers.map((p) => `neigh replace ${p.address} lladdr ${p.mac} dev ${CONTAINER_IFNAME} nud permanent`));
+  return batch(nsenterNet(pid, ['ip', '-batch', '-']), pinnedNeighbourLines(peers, CONTAINER_IFNAME));
 }
 
 /** `nsenter -t PID -n ip -j link show eth0`. */

@@ -32,6 +32,7 @@ import { DEFAULT_LEDGER_DIR, Ledger, readLedgerFile, undoActions } from '../ledg
 import type { NodeRef } from '../hosts.js';
 import type { LinkEvent, ReceiverSpec, Topology } from '../types.js';
 import { lossInvocation, netemLines } from '../loss.js';
+import { isMac } from '../neighbours.js';
 import {
   bridgeSetup,
   changeRate,
@@ -41,7 +42,7 @@ import {
   hostSetup,
   installRate,
   listLinks,
-  neighbourLines,
+  pinNeighbours,
   removeRate,
   shapingInvocations,
   tcBatch,
@@ -191,10 +192,10 @@ export class NetnsNetwork {
       checkPlanInterfaces(plan, listings);
       const macOf = (h: HostPlan): string => {
         const mac = listings.get(h.ns)?.find((l) => l.ifname === h.ifname)?.address;
-        if (mac === undefined || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new PlanError(`no MAC address listed for ${h.ifname} in ${h.ns}`);
+        if (!isMac(mac)) throw new PlanError(`no MAC address listed for ${h.ifname} in ${h.ns}`);
         return mac;
       };
-      await mapLimit(planHosts(plan), limit, (h) => run(commander, { argv: ['ip', '-n', h.ns, '-batch', '-'], input: neighbourLines(plan, h, macOf).map((l) => `${l}\n`).join('') }));
+      await mapLimit(planHosts(plan), limit, (h) => run(commander, pinNeighbours(plan, h, macOf)));
 
       await mapLimit(shapingInvocations(plan), limit, (inv) => run(commander, inv));
       await mapLimit(impairmentInvocations(plan, topology.receivers, opts.impairments ?? 'nftables'), limit, (inv) => run(commander, inv));

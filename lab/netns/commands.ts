@@ -10,6 +10,7 @@
  * in lab/shaping.ts; here it is only placed: downloads on the bridge-side veth of each host,
  * uploads on `eth0` inside the host. Its builders are re-exported for existing callers.
  */
+import { pinnedNeighbourLines } from '../neighbours.js';
 import { GSO_MAX_SEGS, htbClassArgs, initialShapeLines, shapeLines } from '../shaping.js';
 import { HOST_IFNAME, LAB_PREFIX_LEN, planHosts, planNamespaces, type HostPlan, type NetnsPlan } from './plan.js';
 
@@ -91,18 +92,15 @@ export function listLinks(ns: string): Invocation {
 
 /**
  * Lines for `ip -n <host ns> -batch -`: a permanent neighbour entry for every other host of the
- * plan (its address and eth0's MAC). Why: the kernel's ARP table is ONE table for every namespace
- * on the machine, and its garbage-collection thresholds (gc_thresh3, 1024 by default, settable
- * only in the machine's own namespace) count every namespace's entries. Where every node talks to
- * every other (a swarm of 64: 65 x 65 entries), the table filled, new entries were refused
- * ("table_fulls" in `ip -s ntable`), ARP failed, and nodes' SYNs never left their interface:
- * some nodes could not reach anyone for minutes. Permanent entries are exempt from those
- * thresholds (Linux 4.19+), and no ARP traffic crosses the shaped links either.
+ * plan (its address and eth0's MAC). Why: lab/neighbours.ts.
  */
 export function neighbourLines(plan: NetnsPlan, host: HostPlan, macOf: (h: HostPlan) => string): string[] {
-  return planHosts(plan)
-    .filter((h) => h !== host)
-    .map((h) => `neigh replace ${h.address} lladdr ${macOf(h)} dev ${host.ifname} nud permanent`);
+  return pinnedNeighbourLines(planHosts(plan).filter((h) => h !== host).map((h) => ({ address: h.address, mac: macOf(h) })), host.ifname);
+}
+
+/** `ip -n <host ns> -batch -` pinning the host's neighbours. */
+export function pinNeighbours(plan: NetnsPlan, host: HostPlan, macOf: (h: HostPlan) => string): Invocation {
+  return batch(['ip', '-n', host.ns, '-batch', '-'], neighbourLines(plan, host, macOf));
 }
 
 // ---- shaping --------------------------------------------------------------------------------
