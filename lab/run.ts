@@ -16,7 +16,7 @@ import { installTeardownOnSignals } from './netns/signals.js';
 import { computeMedians } from './results/stats.js';
 import { defaultResultsDir, writeResults } from './results/write.js';
 import { fillBytes } from './rng.js';
-import { resolveContender, type Contender } from './protocols/index.js';
+import { resolveContender, type Contender, type Protocol } from './protocols/index.js';
 import { runOnce, RunError } from './runner.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario } from './scenario/index.js';
@@ -105,10 +105,12 @@ export function writeSeededFile(path: string, sizeBytes: number, seed: number): 
 }
 
 interface NetworkNeeds {
+  /** The protocols the contenders run (docker: one with programs of its own gets its own image). */
+  protocols: Protocol<unknown>[];
   services: string[];
   impairments: 'netem' | 'nftables';
   /** The lab's work folder (docker: bind-mounted into protocol containers at the same path). */
-  workDir?: string;
+  workDir: string;
 }
 
 async function buildNetwork(
@@ -123,9 +125,8 @@ async function buildNetwork(
     // Loaded only here: testcontainers costs ~0.2 s to import and netns runs never need it.
     const { DockerNetwork } = await import('./docker/backend.js');
     // Protocols with programs of their own (bittorrent) run in containers of their own image.
-    const protocols = [...new Set(t.strategies.map((s) => resolveContender(s, t.transfer.job)).flatMap((c) => ('error' in c ? [] : [c.protocol])))];
     const sourceMounts = t.file.kind === 'path' ? [dirname(resolve(t.file.path))] : [];
-    return DockerNetwork.up(t, { commander, log, services: needs.services, protocols, mounts: needs.workDir ? [needs.workDir] : [], sourceMounts });
+    return DockerNetwork.up(t, { commander, log, services: needs.services, protocols: needs.protocols, mounts: [needs.workDir], sourceMounts });
   }
   throw new RunError(`the ${backend} backend is not available in this version of the lab yet; use --backend netns (as root)`);
 }
@@ -148,10 +149,6 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   });
   const chosen = chooseProtocolBackend(o.backend ?? topology.backend, caps, contenders);
   const simulated = chosen.backend === 'sim';
-  const needs: NetworkNeeds = {
-    services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
-    impairments: caps.netem.ok ? 'netem' : 'nftables',
-  };
   if (topology.transfer.authKey && chosen.backend === 'docker') {
     throw new BackendUnavailableError("transfer.authKey runs on netns only: the docker backend's receiver containers are started once, with fixed arguments");
   }
@@ -169,7 +166,12 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   for (const w of warnings) log(`warning: ${w}`);
 
   const workDir = mkdtempSync(join(tmpdir(), `fanout-lab-${topology.name}-`));
-  needs.workDir = workDir;
+  const needs: NetworkNeeds = {
+    protocols: [...new Set(contenders.map((c) => c.protocol))],
+    services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
+    impairments: caps.netem.ok ? 'netem' : 'nftables',
+    workDir,
+  };
   let net: EmulatedNetwork | null = null;
   const teardown = async (): Promise<void> => {
     const n = net;
