@@ -52,6 +52,21 @@ export interface LinkEvent {
   upBps?: number;
 }
 
+/**
+ * A group of receivers behind one shared link (scenario `sites:`): the site's receivers reach
+ * each other without it, and everything else (the source, receivers outside, other sites) across
+ * it, once each way. `upBps` carries what leaves the site, `downBps` what enters it; link rates
+ * in bit/s like every other rate here (Infinity = unshaped).
+ */
+export interface SiteSpec {
+  /** [a-z0-9-]+, unique in the scenario. */
+  name: string;
+  /** Receiver indexes, ascending, at least one; a receiver is in at most one site. */
+  receivers: number[];
+  upBps: number;
+  downBps: number;
+}
+
 export type FileSpec = { kind: 'size'; sizeBytes: number } | { kind: 'path'; path: string };
 
 export interface Topology {
@@ -79,6 +94,8 @@ export interface Topology {
   /** The source's link (scenario key `source`, or `sender` as before). */
   sender: { upBps: number; /** Absent: unshaped. */ downBps?: number };
   events: LinkEvent[];
+  /** Receivers behind shared trunks (absent or empty: every receiver on the core). */
+  sites?: SiteSpec[];
   check?: { efficiency: Partial<Record<ContenderName, number>> };
   /** Overrides of the simulator's model (lab/sim/engine.ts SimModel), for `backend: sim` only. */
   sim?: Partial<SimModelParams>;

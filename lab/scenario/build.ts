@@ -7,6 +7,7 @@ import { createRng, type Rng } from '../rng.js';
 import type { LinkEvent, ReceiverSpec, Topology } from '../types.js';
 import { RateDraw, type RateSource } from './rates.js';
 import { resolveSelector } from './select.js';
+import { buildSites } from './sites.js';
 import type { LinkSettings, ScenarioPlan } from './validate.js';
 
 /** The fork of the scenario seed that every rate draw comes from. */
@@ -30,6 +31,7 @@ export function buildTopology(plan: ScenarioPlan): Topology {
     },
     events: buildEvents(plan, rates),
   };
+  if (plan.sites.length > 0) topology.sites = buildSites(plan.sites, rates);
   if (plan.authKey) topology.transfer.authKey = true;
   if (plan.check) topology.check = { efficiency: { ...plan.check.efficiency } };
   if (plan.sim) topology.sim = { ...plan.sim };

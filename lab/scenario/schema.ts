@@ -42,6 +42,11 @@
  *   - at: 3s              # required, >= 0, after the transfer starts
  *     select: { index: 5 }# required, as in groups
  *     down: 1mbit         # at least one of down, up; only what is written changes
+ * sites:                  # receivers behind shared trunks (lab/scenario/sites.ts); default none
+ *   - name: office        # [a-z0-9-]+, unique
+ *     select: { first: 3 }# as in groups; selects at least one; a receiver is in at most one site
+ *     up: 10mbit          # required: the trunk's rate out of the site
+ *     down: 20mbit        # required: the trunk's rate into the site
  * check:                  # optional pass/fail thresholds for `fanout lab`
  *   efficiency: { backpressure: 1.15 }  # per contender (must be in `strategies`), >= 1
  * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
@@ -90,6 +95,7 @@ export const TOP_KEYS = [
   'sender',
   'source',
   'events',
+  'sites',
   'check',
   'sim',
 ] as const;

@@ -27,6 +27,7 @@ import {
 } from './read.js';
 import * as S from './schema.js';
 import { readSelector, type Selector } from './select.js';
+import { readSites, type SitePlan } from './sites.js';
 
 /** What a receiver entry or group sets on a link. */
 export interface LinkSettings {
@@ -60,6 +61,8 @@ export interface ScenarioPlan {
   senderUp: RateSource;
   senderDown?: RateSource;
   events: { atMs: number; select: Selector; down?: RateSource; up?: RateSource }[];
+  /** Receivers behind shared trunks (sites.ts); empty when the scenario has none. */
+  sites: SitePlan[];
   check?: { efficiency: Partial<Record<ContenderName, number>> };
   sim?: Partial<SimModelParams>;
 }
@@ -95,6 +98,7 @@ export function validateScenario(
   const source = readSource(top, issues);
   const senderUp = source?.up;
   const events = readEvents(top['events'], count, issues);
+  const sites = top['sites'] === undefined ? [] : readSites(top['sites'], count, issues);
   const check = top['check'] === undefined ? undefined : readCheck(top['check'], strategies, issues);
   const sim = top['sim'] === undefined ? undefined : readSim(top['sim'], issues);
 
@@ -111,7 +115,8 @@ export function validateScenario(
     transfer === undefined ||
     source === undefined ||
     senderUp === undefined ||
-    events === undefined
+    events === undefined ||
+    sites === undefined
   ) {
     return undefined;
   }
@@ -132,6 +137,7 @@ export function validateScenario(
     groups: receivers.groups,
     senderUp,
     events,
+    sites,
   };
   if (source.down) plan.senderDown = source.down;
   if (transfer.authKey) plan.authKey = true;
