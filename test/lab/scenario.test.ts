@@ -255,7 +255,7 @@ check:
 
   it('reports unknown top-level keys', () => {
     expect(problems(BASE + 'colour: blue\n')).toEqual([
-      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim)',
+      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim)',
     ]);
   });
 
@@ -284,7 +284,7 @@ check:
 
   it('rejects a document that is not a mapping', () => {
     expect(problems('- a\n- b\n')).toEqual([
-      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim; got a list',
+      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim; got a list',
     ]);
   });
 
