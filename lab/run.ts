@@ -152,6 +152,9 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   if (topology.transfer.authKey && chosen.backend === 'docker') {
     throw new BackendUnavailableError("transfer.authKey runs on netns only: the docker backend's receiver containers are started once, with fixed arguments");
   }
+  if ((topology.sites ?? []).length > 0 && chosen.backend === 'docker') {
+    throw new BackendUnavailableError('sites are not supported on docker yet; use netns or sim');
+  }
   checkScenarioLimits(topology, chosen.backend, o.scenarioPath);
   if (!simulated) checkLabDisk(tmpdir(), topology.file, o.scenarioPath, topology.transfer.job === 'whole-file' ? topology.receivers.length : 1);
   log(
