@@ -35,6 +35,7 @@
  *   groups:               # applied in order: later entries override earlier ones
  *     - select: { last: 1 }   # exactly one of { first: N } { last: N } { index: I }
  *       down: 2mbit           #   { indexes: [I, ...] } { every: N } (= indexes 0, N, 2N, ...)
+ *                             #   { site: NAME } (the receivers of a site, see sites below)
  *                             # a group sets at least one of down, up, delay, jitter, loss
  * source: { up: 10gbit, down: 1gbit }  # the source's link; up default 10gbit, down default
  *                         # unshaped. `sender: { up }` is the older spelling (not both)
@@ -111,7 +112,7 @@ export const LOSS_KEYS = ['down', 'up'] as const;
 export const EVENT_KEYS = ['at', 'select', 'down', 'up'] as const;
 export const CHECK_KEYS = ['efficiency'] as const;
 export const SIM_KEYS = ['connectMs', 'setupCpuMs', 'setupCores', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
-export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every'] as const;
+export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every', 'site'] as const;
 export const LOGNORMAL_KEYS = ['median', 'sigma', 'min', 'max'] as const;
 export const UNIFORM_KEYS = ['min', 'max'] as const;
 

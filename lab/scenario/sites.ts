@@ -10,7 +10,8 @@
  *     down: 20mbit          # the trunk's rate into the site (required)
  * ```
  *
- * A receiver is in at most one site. A rate may be a distribution (drawn once per site, keyed by
+ * A receiver is in at most one site. Groups and events may select a site's receivers with
+ * `{ site: NAME }` (an unknown name is an error there); a site's own `select` may not. A rate may be a distribution (drawn once per site, keyed by
  * its path like every other draw). Problems are reported with their paths
  * (`sites[1].select: receiver 2 is already in site office (sites[0])`).
  */
@@ -94,6 +95,25 @@ export function readSites(v: unknown, count: number | undefined, issues: Issues)
     }
   });
   return issues.count > before || count === undefined ? undefined : out;
+}
+
+/**
+ * The names `sites:` declares, read from the raw YAML before anything is checked, so groups and
+ * events can refer to them (`{ site: NAME }`); whether each is valid is readSites' business.
+ */
+export function siteNamesOf(v: unknown): Set<string> {
+  const out = new Set<string>();
+  if (!Array.isArray(v)) return out;
+  for (const s of v) {
+    const name = s !== null && typeof s === 'object' ? (s as { name?: unknown }).name : undefined;
+    if (typeof name === 'string') out.add(name);
+  }
+  return out;
+}
+
+/** Site name -> its receivers, for resolveSelector. */
+export function siteMembers(sites: readonly { name: string; receivers: readonly number[] }[]): Map<string, readonly number[]> {
+  return new Map(sites.map((s) => [s.name, s.receivers]));
 }
 
 /** The sites of a Topology, their trunk rates drawn from `rates` (fixed rates are taken as written). */

@@ -183,7 +183,7 @@ describe('groups and selectors', () => {
       'receivers.groups[0].select: expected exactly one of { first: N }, { last: N }, { index: I }, { indexes: [I, ...] }, { every: N }; got keys first, last',
     ]);
     expect(problems(withGroups('    - select: { some: 1 }\n      down: 1mbit\n'))).toEqual([
-      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every)',
+      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every, site)',
     ]);
     expect(problems(withGroups('    - select: { first: 2 }\n'))).toEqual([
       'receivers.groups[0]: sets nothing: expected at least one of down, up, delay, jitter, loss',

@@ -103,4 +103,41 @@ describe('scenario sites', () => {
     expect(problems(`${BASE}sites: { name: a }\n`)).toEqual(['sites: expected a list of sites ({ name, select, up, down }); got a mapping']);
     expect(problems(`${BASE}sites: [5]\n`)).toEqual(['sites[0]: expected a mapping with keys name, select, up, down; got the number 5']);
   });
+
+  it('let groups and events select a site\'s receivers by name', () => {
+    const t = parseScenario(
+      `${BASE}  groups:
+    - { select: { site: home }, up: 2mbit }
+events:
+  - { at: 1s, select: { site: office }, down: 1mbit }
+sites:
+  - { name: office, select: { first: 2 }, up: 5mbit, down: 10mbit }
+  - { name: home, select: { indexes: [4, 3] }, up: 1mbit, down: 2mbit }
+`,
+      CAPS,
+    );
+    expect(t.receivers.map((r) => r.upBps)).toEqual([20e6, 20e6, 20e6, 2e6, 2e6, 20e6]);
+    expect(t.events).toEqual([{ atMs: 1000, receivers: [0, 1], downBps: 1e6 }]);
+  });
+
+  it('report an unknown site name where one is referred to, and a site selected by site', () => {
+    expect(
+      problems(`${BASE}  groups:
+    - { select: { site: attic }, up: 2mbit }
+events:
+  - { at: 1s, select: { site: 5 }, down: 1mbit }
+sites:
+  - { name: office, select: { site: office }, up: 5mbit, down: 10mbit }
+`),
+    ).toEqual([
+      'receivers.groups[0].select.site: unknown site "attic" (sites: office)',
+      'events[0].select.site: unknown site the number 5 (sites: office)',
+      "sites[0].select.site: a site's receivers are chosen by index (first, last, index, indexes, every), not by another site",
+    ]);
+    expect(problems(`${BASE}  groups:
+    - { select: { site: office }, up: 2mbit }
+`)).toEqual([
+      'receivers.groups[0].select.site: unknown site "office" (this scenario has no sites)',
+    ]);
+  });
 });
