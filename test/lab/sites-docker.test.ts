@@ -44,4 +44,12 @@ sites: [{ name: a, select: { first: 1 }, up: 5mbit, down: 5mbit }]
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('DockerNetwork.up refuses them too, with no command run', async () => {
+    const { DockerNetwork } = await import('../../lab/docker/backend.js');
+    const rec = new RecordingCommander();
+    const topology = { receivers: [{ index: 0, downBps: 1e6, upBps: 1e6 }], sender: { upBps: 1e6 }, sites: [{ name: 'a', receivers: [0], upBps: 1e6, downBps: 1e6 }] };
+    await expect(DockerNetwork.up(topology, { commander: rec })).rejects.toThrow('sites are not supported on docker yet; use netns or sim');
+    expect(rec.calls).toEqual([]);
+  });
 });
