@@ -8,6 +8,7 @@
  * the same network. Rates are in bit/s of *link rate*, as tc's HTB enforces them (whole Ethernet
  * frames); the lower bound converts them to payload goodput with the same factor everywhere.
  */
+import type { Fidelity } from './fidelity.js';
 /**
  * A contender in a scenario: `protocol/variant` (`bittorrent/aria2`, `fragments/backpressure`), or
  * a bare fragment strategy name (`backpressure`) in a fragments job. Results, medians and the gate
@@ -168,6 +169,8 @@ export interface RunResult {
   receivers: ReceiverResult[];
   /** Simulated runs: events the simulator processed (its own cost). */
   simEvents?: number;
+  /** Emulated runs: was the machine quiet, was the source starved of CPU, how long links took to start (lab/fidelity.ts). */
+  fidelity?: Fidelity;
 }
 
 export interface Environment {
