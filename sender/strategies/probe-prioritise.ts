@@ -38,6 +38,12 @@ const EST_WINDOW_MS = 500;
 const MIN_SAMPLE_MS = 200;
 /** A pace-limited estimate above what is measured halves every second (see revise). */
 const ESTIMATE_DECAY_PER_S = 0.5;
+/** Slot time a park loses besides the new set-up: the report that ends the probe, the close. */
+const PARK_GAP_MS = 1;
+/** Parking every probed node is "cheap" when its set-ups cost at most this share of the time left. */
+const CHEAP_PROBING_SHARE = 0.03;
+/** Weight of a new sample in the set-up means. */
+const SETUP_EWMA = 0.1;
 
 interface Estimate {
   /** Bytes per ms, or null until the first windowed sample (or the probe's end). */
@@ -60,6 +66,8 @@ interface Estimate {
   capacityKnown: boolean;
   probed: boolean;
   parked: boolean;
+  /** Probed and left open by takeParkRequests: it carries on to the end. */
+  kept: boolean;
 }
 
 export interface ProbePrioritiseOptions {
@@ -96,6 +104,39 @@ export class ProbePrioritise extends BookStrategy {
   private readonly waitingProbed = new Heap<{ ms: number; index: number; version: number }>((a, b) => a.ms > b.ms || (a.ms === b.ms && a.index < b.index));
   private readonly waitVersion: Uint32Array;
 
+  // --- the schedule (see plan()): what is known about the work, kept up to date in O(1) per event.
+  /** When each fragment's current connection started connecting (set-up time = open - this). */
+  private readonly connectingAt: Float64Array;
+  /** Each probed, unfinished fragment's contribution to probedRemainingMs (its remainingMs). */
+  private readonly remContrib: Float64Array;
+  /** Sum of remainingMs over probed fragments not done: the known work left, ms of slot time. */
+  private probedRemainingMs = 0;
+  /** Full-fragment times (size / rate at the probe's end) over probed fragments: sum, count, max. */
+  private fullSumMs = 0;
+  private fullCount = 0;
+  private fullMaxMs = 0;
+  /** Mean connection set-up time (connecting -> open), ms; null before the first open. */
+  private setupMs: number | null = null;
+  /** Mean slot time a probe took (connecting -> probe delivered), ms; null before the first probe. */
+  private probeSlotMs: number | null = null;
+  /** Fragments not done, not failed, not yet probed (waiting or open). */
+  private unprobedLeft: number;
+  private undeliveredBytes: number;
+  /** What the probes cost (costs()). */
+  private readonly cost = { parks: 0, extraSetups: 0, probeBytes: 0 };
+  /** Remaining time summed over the parked (probed, waiting) fragments, ms, and their count. */
+  private parkedMs = 0;
+  private parkedCount = 0;
+  /** Connections connecting now, and how many were when each fragment's connection started. */
+  private connectingNow = 0;
+  private readonly crowdAt: Uint32Array;
+  /**
+   * What one more set-up costs everyone, ms: where set-ups share a CPU they queue (processor
+   * sharing), and a set-up started among n takes n times this. Measured as set-up time / n on
+   * connections started among at least a quarter of the width (the first burst, later waves).
+   */
+  private globalSetupMs: number | null = null;
+
   constructor(ctx: StrategyContext, opts: ProbePrioritiseOptions = {}) {
     super(ctx);
     this.probeBytes = ctx.fragments.map((f) =>
@@ -108,6 +149,11 @@ export class ProbePrioritise extends BookStrategy {
     this.waitVersion = new Uint32Array(ctx.fragments.length);
     this.openSeq = new Float64Array(ctx.fragments.length);
     this.unprobedWaiting = ctx.fragments.length;
+    this.unprobedLeft = ctx.fragments.length;
+    this.undeliveredBytes = ctx.fragments.reduce((a, f) => a + f.sizeBytes, 0);
+    this.connectingAt = new Float64Array(ctx.fragments.length);
+    this.remContrib = new Float64Array(ctx.fragments.length);
+    this.crowdAt = new Uint32Array(ctx.fragments.length);
     this.est = ctx.fragments.map(() => ({
       rateBytesPerMs: null,
       revisedAtMs: 0,
@@ -121,6 +167,7 @@ export class ProbePrioritise extends BookStrategy {
       capacityKnown: false,
       probed: false,
       parked: false,
+      kept: false,
     }));
   }
 
@@ -178,7 +225,7 @@ export class ProbePrioritise extends BookStrategy {
     place(this.rotationReady, tier === 3);
     const version = ++this.knownVersion[i]!;
     if (tier === 2) this.known.push({ ms: this.remainingMs(f), index: i, version });
-    const mayPark = f.open && e.probed && !e.parked && f.opens === 1 && f.sentBytes <= this.probeBytes[i]! && f.deliveredBytes < f.sizeBytes;
+    const mayPark = f.open && e.probed && !e.parked && !e.kept && f.opens === 1 && f.sentBytes <= this.probeBytes[i]! && f.deliveredBytes < f.sizeBytes;
     if (mayPark) this.parkable.add(i);
     else this.parkable.delete(i);
   }
@@ -188,17 +235,86 @@ export class ProbePrioritise extends BookStrategy {
     this.classify(f, toBack);
   }
 
-  pickOpen(_nowMs: number, candidates: Candidates): number | null {
+
+  /** Slot-time share and global share of a park, ms (see plan): the set-up it costs again. */
+  private parkCostMs(): number {
+    return (this.setupMs ?? 0) + 2 * PARK_GAP_MS;
+  }
+
+  /**
+   * The schedule as far as it is known (O(1) from running sums), or null before any probe ended.
+   *   - known work: `probedRemainingMs` (probed fragments not done), of which `parkedMs` waits;
+   *   - unknown work: every unprobed fragment counted at the mean full-fragment time plus a set-up;
+   *   - `endMs`: the makespan cannot be under now + work / width (nor under what the aggregate rate
+   *     needs for the bytes left); when the rate binds, every slot's time stretches by `stretch`;
+   *   - discovery: without more parks, the open connections and then the unprobed fragments in list
+   *     order take every slot until `endMs - parkedMs / width` (the parked work fills the tail);
+   *   - behind: the slowest node found so far (`fullMaxMs`) would not fit after discovery, so a pole
+   *     found late would overrun: keep parking (probing ahead) until the parked work covers it.
+   */
+  private plan(nowMs: number): { nowMs: number; behind: boolean; endMs: number; discoveryEndMs: number; probingEndMs: number; stretch: number } | null {
+    if (this.fullCount === 0) return null;
+    const W = this.ctx.width;
+    const meanFull = this.fullSumMs / this.fullCount;
+    const setup = this.setupMs ?? 0;
+    const unknownMs = this.unprobedLeft * (meanFull + setup);
+    const slotEndMs = (this.probedRemainingMs + unknownMs) / W;
+    const rateEndMs = Number.isFinite(this.ctx.rateBytesPerS) ? (this.undeliveredBytes / this.ctx.rateBytesPerS) * 1000 : 0;
+    const stretch = slotEndMs > 0 ? Math.max(1, rateEndMs / slotEndMs) : 1;
+    const endMs = nowMs + Math.max(slotEndMs, rateEndMs);
+    const discoveryEndMs = endMs - (stretch * this.parkedMs) / W;
+    const probingEndMs = nowMs + (this.unprobedLeft * (this.probeSlotMs ?? meanFull + setup) * stretch) / W;
+    // Probing everyone first is cheap when its parks cost little against the time left: then the
+    // slowest node not yet found (which the slowest found says nothing about) is found early too.
+    const cheap = (this.unprobedLeft * this.parkCostMs() * stretch) / W <= CHEAP_PROBING_SHARE * (endMs - nowMs);
+    return { nowMs, behind: cheap || discoveryEndMs + setup + this.fullMaxMs > endMs, endMs, discoveryEndMs, probingEndMs, stretch };
+  }
+
+  /**
+   * Park `f` (probed just now) rather than let it carry on? Only if discovery is behind (plan), the
+   * slot time it frees is worth more than the set-up it costs again (twice over), it is no pole
+   * itself (resumed after the probing, it still ends by the makespan's floor), and the set-ups
+   * parks add stay within budget where set-ups queue for a shared CPU (globalSetupMs).
+   */
+  private shouldPark(f: FragmentState, p: NonNullable<ReturnType<ProbePrioritise['plan']>>, extra: number): boolean {
+    if (!p.behind) return false;
+    const leftMs = this.remainingMs(f) * p.stretch;
+    const cost = this.parkCostMs();
+    if (!(leftMs >= 2 * cost)) return false;
+    if (p.probingEndMs + cost + leftMs > p.endMs) return false;
+    // Where set-ups queue for a shared CPU, every set-up left delays the end: a park must not
+    // make the set-ups the bottleneck.
+    const g = this.globalSetupMs ?? 0;
+    const setupsLeftMs = (this.unprobedLeft + this.parkedCount + extra + 1) * g;
+    return p.nowMs + setupsLeftMs + cost + leftMs <= p.endMs;
+  }
+
+  pickOpen(nowMs: number, candidates: Candidates): number | null {
+    // A parked fragment that would end after the makespan's floor if it waited for the probing to
+    // end starts now (longest first): the longest poles first, once known.
+    const top0 = this.longestWaiting();
+    if (top0 !== null && candidates.has(top0.index)) {
+      const p = this.plan(nowMs);
+      const doneBy = p === null ? -Infinity : Math.min(p.behind ? p.probingEndMs : p.discoveryEndMs, p.endMs) + (this.setupMs ?? 0) + top0.ms * p.stretch;
+      if (p !== null && doneBy >= p.endMs) return top0.index;
+    }
     // Unprobed first, in list order: the lowest never-tried fragment, or a lower one whose first
     // attempt failed before its probe was delivered.
     while (this.freshCursor < this.tried.length && this.tried[this.freshCursor]) this.freshCursor++;
     let best: number | null = this.freshCursor < this.tried.length && candidates.has(this.freshCursor) ? this.freshCursor : null;
     for (const c of this.retryUnprobed) if (candidates.has(c) && (best === null || c < best)) best = c;
     if (best !== null) return best;
-    // Then the longest estimated remaining time (ties: list order): the top of the waiting heap,
-    // unless it is backing off after a failure (then look at every candidate).
+    // Then the parked: the longest estimated remaining time first (ties: list order) once it must
+    // start to end by the makespan's floor; until then the lowest index, so long and short
+    // transfers mix and the sender's bandwidth is used evenly (strict longest-first runs the slow
+    // links together, then the fast ones together, the latter crowding the sender's uplink).
     const top = this.longestWaiting();
-    if (top !== null && candidates.has(top.index)) return top.index;
+    if (top !== null && candidates.has(top.index)) {
+      const p = this.plan(nowMs);
+      const first = candidates.first();
+      if (p === null || first === null || nowMs + (this.setupMs ?? 0) + top.ms * p.stretch >= p.endMs) return top.index;
+      return first;
+    }
     let bestKey = -1;
     for (const c of candidates) {
       const key = this.remainingMs(this.frag(c));
@@ -212,16 +328,34 @@ export class ProbePrioritise extends BookStrategy {
 
   override onConnecting(nowMs: number, index: number): void {
     const f = this.frag(index);
-    if (this.isWaiting(f) && !this.est[index]!.probed) this.unprobedWaiting--;
+    const e = this.est[index]!;
+    if (this.isWaiting(f) && !e.probed) this.unprobedWaiting--;
+    if (this.isWaiting(f) && e.probed) {
+      this.parkedMs -= this.remContrib[index]!;
+      this.parkedCount--;
+      if (e.parked && f.opens === 1) this.cost.extraSetups++;
+    }
+    this.connectingAt[index] = nowMs;
+    this.crowdAt[index] = ++this.connectingNow;
     super.onConnecting(nowMs, index);
     this.tried[index] = 1;
     this.retryUnprobed.delete(index);
   }
 
-  /** A connection that sent its probe waits for it to be delivered, if anyone is waiting for its slot. */
-  private holdsAfterProbe(f: FragmentState): boolean {
+  /**
+   * A connection that sent its probe waits for it to be delivered (it may be parked then, and bytes
+   * in flight at a park are lost), but only while parks are possible: someone unprobed waits for a
+   * slot and discovery is behind (or nothing is known yet). Otherwise it carries straight on.
+   */
+  private holdsAfterProbe(f: FragmentState, mayPark: () => boolean): boolean {
     const e = this.est[f.index]!;
-    return !e.parked && f.opens === 1 && f.sentBytes >= this.probeBytes[f.index]! && !e.probed && this.waitingCount > 0;
+    return !e.parked && f.opens === 1 && f.sentBytes >= this.probeBytes[f.index]! && !e.probed && this.unprobedWaiting > 0 && mayPark();
+  }
+
+  /** pickWrite's lazily computed "parks are possible now" (plan() is O(1), but not free). */
+  private parksPossible(nowMs: number): () => boolean {
+    let memo: boolean | null = null;
+    return () => (memo ??= this.plan(nowMs)?.behind ?? true);
   }
 
   /**
@@ -236,28 +370,29 @@ export class ProbePrioritise extends BookStrategy {
    *      ones (measured: 1.4x backpressure's makespan on `uniform`).
    * Tier 2 is how a slow node, once found, is kept busy from then on.
    */
-  pickWrite(_nowMs: number): WriteDecision | null {
+  pickWrite(nowMs: number): WriteDecision | null {
+    const mayPark = this.parksPossible(nowMs);
     const probe = this.probeReady.first();
     if (probe !== null) return { index: probe, maxBytes: Math.min(this.ctx.chunkBytes, this.probeBytes[probe]! - this.frag(probe).sentBytes) };
     const pole = this.longestKnown();
     if (pole !== null) {
-      if (!this.holdsAfterProbe(this.frag(pole.index))) return { index: pole.index, maxBytes: this.ctx.chunkBytes };
-      return this.pickWriteSlowly();
+      if (!this.holdsAfterProbe(this.frag(pole.index), mayPark)) return { index: pole.index, maxBytes: this.ctx.chunkBytes };
+      return this.pickWriteSlowly(mayPark);
     }
     for (const index of this.rotationReady) {
-      if (!this.holdsAfterProbe(this.frag(index))) return { index, maxBytes: this.ctx.chunkBytes };
+      if (!this.holdsAfterProbe(this.frag(index), mayPark)) return { index, maxBytes: this.ctx.chunkBytes };
     }
     return null;
   }
 
   /** pickWrite by walking every ready connection (only when the longest measured pole is holding). */
-  private pickWriteSlowly(): WriteDecision | null {
+  private pickWriteSlowly(mayPark: () => boolean): WriteDecision | null {
     let pole: FragmentState | null = null;
     let poleMs = -1;
     let rotation: number | null = null;
     for (const index of this.ready) {
       const f = this.frag(index);
-      if (this.probeReady.has(index) || this.holdsAfterProbe(f)) continue;
+      if (this.probeReady.has(index) || this.holdsAfterProbe(f, mayPark)) continue;
       if (this.est[index]!.capacityKnown) {
         const ms = this.remainingMs(f);
         if (ms > poleMs) {
@@ -274,6 +409,16 @@ export class ProbePrioritise extends BookStrategy {
 
   override onOpen(nowMs: number, index: number, offsetBytes: number): void {
     this.openSeq[index] = this.opened++;
+    if (this.frag(index).connecting) {
+      this.connectingNow--;
+      const took = Math.max(0, nowMs - this.connectingAt[index]!);
+      this.setupMs = this.setupMs === null ? took : this.setupMs + SETUP_EWMA * (took - this.setupMs);
+      const crowd = this.crowdAt[index]!;
+      if (crowd >= Math.max(2, Math.ceil(this.ctx.width / 4))) {
+        const g = took / crowd;
+        this.globalSetupMs = this.globalSetupMs === null ? g : this.globalSetupMs + SETUP_EWMA * (g - this.globalSetupMs);
+      }
+    }
     super.onOpen(nowMs, index, offsetBytes);
     const e = this.est[index]!;
     e.haveBaseline = false;
@@ -286,9 +431,11 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   override onDelivered(nowMs: number, index: number, deliveredBytes: number): void {
-    super.onDelivered(nowMs, index, deliveredBytes);
-    const e = this.est[index]!;
     const f = this.frag(index);
+    const before = f.deliveredBytes;
+    super.onDelivered(nowMs, index, deliveredBytes);
+    this.undeliveredBytes -= f.deliveredBytes - before;
+    const e = this.est[index]!;
     const full = e.sawFull || this.windowFull(f);
     e.sawFull = this.windowFull(f);
     if (!e.haveBaseline) {
@@ -313,7 +460,8 @@ export class ProbePrioritise extends BookStrategy {
       const spanMs = nowMs - anchor.atMs;
       if (spanMs >= MIN_SAMPLE_MS) this.revise(e, (deliveredBytes - anchor.bytes) / spanMs, e.notFull === 0, nowMs);
     }
-    if (!e.probed && deliveredBytes >= this.probeBytes[index]!) this.endProbe(e, nowMs, deliveredBytes);
+    if (!e.probed && deliveredBytes >= this.probeBytes[index]!) this.endProbe(index, nowMs, deliveredBytes);
+    if (e.probed) this.setContrib(f);
     // The estimate, the remaining bytes or the probe's state changed: re-file the connection.
     if (f.open) this.classify(f, false);
   }
@@ -335,11 +483,33 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   /** The probe is delivered; without a sample yet, estimate from the whole probe (set-up included: low, never high). */
-  private endProbe(e: Estimate, nowMs: number, deliveredBytes: number): void {
+  private endProbe(index: number, nowMs: number, deliveredBytes: number): void {
+    const e = this.est[index]!;
+    const f = this.frag(index);
     e.probed = true;
     if (e.rateBytesPerMs === null) {
       e.rateBytesPerMs = Math.max(deliveredBytes - e.openedAtBytes, 1) / Math.max(nowMs - e.openedAtMs, 1);
     }
+    this.unprobedLeft--;
+    this.cost.probeBytes += Math.min(f.sentBytes, this.probeBytes[index]!);
+    const fullMs = f.sizeBytes / e.rateBytesPerMs;
+    this.fullSumMs += fullMs;
+    this.fullCount++;
+    if (fullMs > this.fullMaxMs) this.fullMaxMs = fullMs;
+    if (f.opens === 1) {
+      const slot = Math.max(0, nowMs - this.connectingAt[index]!) + PARK_GAP_MS;
+      this.probeSlotMs = this.probeSlotMs === null ? slot : this.probeSlotMs + SETUP_EWMA * (slot - this.probeSlotMs);
+    }
+  }
+
+  /** Keeps probedRemainingMs (and parkedMs) equal to the sums of remainingMs they stand for. */
+  private setContrib(f: FragmentState): void {
+    const next = f.done || f.failed ? 0 : this.remainingMs(f);
+    const prev = this.remContrib[f.index]!;
+    if (next === prev) return;
+    this.probedRemainingMs += next - prev;
+    if (this.isWaiting(f)) this.parkedMs += next - prev;
+    this.remContrib[f.index] = next;
   }
 
   /** The window is full: a whole chunk (or the rest) no longer fits beside the unacknowledged bytes. */
@@ -357,14 +527,27 @@ export class ProbePrioritise extends BookStrategy {
 
   override onClosed(nowMs: number, index: number, reason: CloseReason): void {
     const e = this.est[index]!;
-    if (reason === 'parked') e.parked = true;
-    super.onClosed(nowMs, index, reason);
     const f = this.frag(index);
+    if (reason === 'parked') {
+      e.parked = true;
+      this.cost.parks++;
+    }
+    if (f.connecting) this.connectingNow--;
+    const wasLive = !f.done && !f.failed;
+    const before = f.deliveredBytes;
+    super.onClosed(nowMs, index, reason);
+    if (wasLive && (f.done || f.failed)) {
+      this.undeliveredBytes -= f.done ? f.deliveredBytes - before : f.sizeBytes - before;
+      if (!e.probed) this.unprobedLeft--;
+      else this.setContrib(f);
+    }
     if (this.isWaiting(f)) {
       if (!e.probed) {
         this.unprobedWaiting++;
         this.retryUnprobed.add(index);
       } else {
+        this.parkedMs += this.remContrib[index]!;
+        this.parkedCount++;
         this.waitingProbed.push({ ms: this.remainingMs(f), index, version: ++this.waitVersion[index]! });
       }
     } else {
@@ -372,15 +555,27 @@ export class ProbePrioritise extends BookStrategy {
     }
   }
 
-  override takeParkRequests(_nowMs: number): number[] {
-    if (this.waitingCount === 0 || this.parkable.size === 0) return [];
-    // The longest wait among fragments without a slot, to compare open probed ones against.
-    const longestWaitingMs = this.longestWaiting()?.ms ?? 0;
-    const out: number[] = [];
+  /**
+   * Connections just probed whose slot is better spent probing others (shouldPark). One that is
+   * not parked right after its probe carries on to the end: it is never parked later.
+   */
+  override takeParkRequests(nowMs: number): number[] {
+    if (this.parkable.size === 0) return [];
     const inOpenOrder = [...this.parkable].sort((a, b) => this.openSeq[a]! - this.openSeq[b]!);
+    const p = this.waitingCount > 0 ? this.plan(nowMs) : null;
+    const out: number[] = [];
     for (const index of inOpenOrder) {
-      if (this.unprobedWaiting > out.length || longestWaitingMs > this.remainingMs(this.frag(index))) out.push(index);
+      if (p !== null && this.unprobedWaiting > out.length && this.shouldPark(this.frag(index), p, out.length)) out.push(index);
+      else {
+        this.est[index]!.kept = true; // decided: it stays
+        this.parkable.delete(index);
+      }
     }
     return out;
+  }
+
+  /** What probing cost: parks, set-ups made again after a park, probe bytes (delivered either way). */
+  costs(): { parks: number; extraSetups: number; probeBytes: number; setupMs: number | null } {
+    return { ...this.cost, setupMs: this.setupMs === null ? null : Math.round(this.setupMs * 10) / 10 };
   }
 }
