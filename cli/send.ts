@@ -192,6 +192,9 @@ function humanSummary(s: SenderSummary): string {
       (s.rateOvershoot === null ? '' : ` (${(s.rateOvershoot * 100).toFixed(2)} % vs limit)`),
     `cpu ${s.cpuUserS.toFixed(2)} s user + ${s.cpuSysS.toFixed(2)} s sys, peak RSS ${formatBytesShort(s.maxRssBytes)}`,
   ];
+  if (s.probe) {
+    lines.push(`probes: ${s.probe.parks} parks (${s.probe.extraSetups} set-ups again), ${formatBytesShort(s.probe.probeBytes)} sent as probes` + (s.probe.setupMs === null ? '' : `, set-up ${s.probe.setupMs} ms on average`));
+  }
   for (const f of s.failed) lines.push(`FAILED ${f.node} (fragment ${f.index}): ${f.reason}`);
   return `${lines.join('\n')}\n`;
 }

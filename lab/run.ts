@@ -220,7 +220,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         if (simulated) {
           const r = contender.protocol.simulate!(topology, contender.variant, strategy, repeat, topology.sim ?? {});
           runs.push(r);
-          log(`[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}: makespan ${r.makespanS.toFixed(2)} s (simulated), bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}`);
+          log(`[${k}/${total}] ${strategy} repeat ${repeat}/${topology.repeat}: makespan ${r.makespanS.toFixed(2)} s (simulated), bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}` + probeNote(r));
           continue;
         }
         if (net === null) {
@@ -266,6 +266,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
         log(
           `${label}: makespan ${r.makespanS.toFixed(2)} s, bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}` +
             (r.launchS !== undefined ? ` (programs up and ready in ${r.launchS.toFixed(2)} s before the start` + (fid ? `, ${fidelityNote(fid)})` : ')') : '') +
+            probeNote(r) +
             (r.failedReceivers ? `, ${r.failedReceivers} receivers FAILED` : ''),
         );
         if (fid?.starved) {
@@ -307,6 +308,14 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
 }
 
 /** One clause for the run line: how long the lab waited for quiet, the source's wait for a core, the links' start lag. */
+/** ", probes: 12 parks (12 set-ups again), 1.0 MiB probe bytes, set-up 1.2 ms" for a strategy that probes; "" otherwise. */
+export function probeNote(r: Pick<RunResult, 'probe'>): string {
+  const p = r.probe;
+  if (!p) return '';
+  const mib = (p.probeBytes / 1048576).toFixed(1);
+  return `, probes: ${p.parks} parks (${p.extraSetups} set-ups again), ${mib} MiB probe bytes` + (p.setupMs === null ? '' : `, set-up ${p.setupMs} ms`);
+}
+
 export function fidelityNote(f: Fidelity): string {
   const parts = [`quiet after ${f.quietWaitS.toFixed(2)} s` + (f.busyAtStart === null ? '' : ` (${(f.busyAtStart * 100).toFixed(0)} % busy)`)];
   if (f.sourceWaitShare !== null) parts.push(`source waited ${(f.sourceWaitShare * 100).toFixed(1)} % for a core`);

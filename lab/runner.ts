@@ -440,6 +440,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     nodesCpuS: others.cpuS,
     nodesMaxRssBytes: others.peakRssBytes,
     peerUpBytes,
+    ...(figures?.probe ? { probe: figures.probe } : {}),
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,
     fidelity,

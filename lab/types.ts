@@ -9,6 +9,7 @@
  * frames); the lower bound converts them to payload goodput with the same factor everywhere.
  */
 import type { Fidelity } from './fidelity.js';
+import type { ProbeCosts } from '../sender/strategies/types.js';
 /**
  * A contender in a scenario: `protocol/variant` (`bittorrent/aria2`, `fragments/backpressure`), or
  * a bare fragment strategy name (`backpressure`) in a fragments job. Results, medians and the gate
@@ -167,6 +168,8 @@ export interface RunResult {
   peerUpBytes?: number;
   failedReceivers: number;
   receivers: ReceiverResult[];
+  /** What the strategy's probing cost (probe-prioritise): parks, set-ups made again, probe bytes, mean set-up ms. */
+  probe?: ProbeCosts;
   /** Simulated runs: events the simulator processed (its own cost). */
   simEvents?: number;
   /** Emulated runs: was the machine quiet, was the source starved of CPU, how long links took to start (lab/fidelity.ts). */

@@ -244,6 +244,7 @@ export class FragmentSender {
       cpuSysS: cpu.system / 1e6,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
       failed,
+      ...(this.strategy.costs ? { probe: this.strategy.costs() } : {}),
       nodes: this.slots.map((s) => {
         const est = this.strategy.estimatedRateBytesPerS?.(s.plan.index) ?? null;
         return est === null ? s.report : { ...s.report, estimatedKbps: Math.round((est * 8) / 1000) };

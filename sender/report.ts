@@ -3,6 +3,7 @@
  * and the summary at the end. Times `t`, `startS`, `doneS` are seconds since the run started.
  */
 import type { StrategyName } from './strategies/names.js';
+import type { ProbeCosts } from './strategies/types.js';
 
 export type SenderEvent =
   | { event: 'start'; t: number; strategy: StrategyName; nodes: number; fileBytes: number; rateKbps: number | null; width: number; transferId: string }
@@ -54,5 +55,7 @@ export interface SenderSummary {
   cpuSysS: number;
   maxRssBytes: number;
   failed: { node: string; index: number; reason: string }[];
+  /** What the strategy's probing cost (probe-prioritise only): parks, set-ups made again, probe bytes. */
+  probe?: ProbeCosts;
   nodes: NodeReport[];
 }

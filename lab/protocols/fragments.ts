@@ -132,6 +132,7 @@ export const fragments: Protocol<Record<string, never>> = {
       cpuUserS: s.cpuUserS,
       cpuSysS: s.cpuSysS,
       maxRssBytes: s.maxRssBytes,
+      ...(s.probe ? { probe: s.probe } : {}),
       receivers: ctx.topology.receivers.map((r) => {
         const node = s.nodes[r.index]!;
         return {

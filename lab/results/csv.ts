@@ -66,6 +66,9 @@ export const RUN_COLUMNS = [
   'start_lag_median_s',
   'start_lag_max_s',
   'starved',
+  'probe_parks',
+  'probe_extra_setups',
+  'probe_bytes',
 ] as const;
 
 type Cell = string | number | boolean | null | undefined;
@@ -146,6 +149,9 @@ export function runsCsv(results: ScenarioResults): string {
     start_lag_median_s: run.fidelity?.startLagMedianS ?? undefined,
     start_lag_max_s: run.fidelity?.startLagMaxS ?? undefined,
     starved: run.fidelity === undefined ? undefined : run.fidelity.starved ? 1 : 0,
+    probe_parks: run.probe?.parks,
+    probe_extra_setups: run.probe?.extraSetups,
+    probe_bytes: run.probe?.probeBytes,
   }));
   return toCsv(RUN_COLUMNS, rows);
 }

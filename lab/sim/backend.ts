@@ -91,5 +91,6 @@ export function simulatedRun(t: Topology, strategy: StrategyName, repeat: number
     failedReceivers: 0,
     receivers,
     simEvents: o.events,
+    ...(o.strategy.costs ? { probe: o.strategy.costs() } : {}),
   };
 }

@@ -26,7 +26,7 @@
 import { Heap } from '../../core/heap.js';
 import { IndexList } from '../../core/index-list.js';
 import { BookStrategy, type FragmentState } from './book.js';
-import type { Candidates, CloseReason, StrategyContext, WriteDecision } from './types.js';
+import type { Candidates, CloseReason, ProbeCosts, StrategyContext, WriteDecision } from './types.js';
 
 /**
  * Rates are measured over the reports of the last EST_WINDOW_MS, and only once they span at least
@@ -42,6 +42,8 @@ const ESTIMATE_DECAY_PER_S = 0.5;
 const PARK_GAP_MS = 1;
 /** Parking every probed node is "cheap" when its set-ups cost at most this share of the time left. */
 const CHEAP_PROBING_SHARE = 0.03;
+/** Parks stop while the set-ups left would take more than this share of the time left on a shared CPU. */
+const SETUP_SHARE_MAX = 0.6;
 /** Weight of a new sample in the set-up means. */
 const SETUP_EWMA = 0.1;
 
@@ -249,8 +251,9 @@ export class ProbePrioritise extends BookStrategy {
    *     needs for the bytes left); when the rate binds, every slot's time stretches by `stretch`;
    *   - discovery: without more parks, the open connections and then the unprobed fragments in list
    *     order take every slot until `endMs - parkedMs / width` (the parked work fills the tail);
-   *   - behind: the slowest node found so far (`fullMaxMs`) would not fit after discovery, so a pole
-   *     found late would overrun: keep parking (probing ahead) until the parked work covers it.
+   *   - behind: the last unprobed node of a slot starts about a mean transfer before discovery ends;
+   *     were it as slow as the slowest found so far (`fullMaxMs`) it would overrun the end: keep
+   *     parking (probing ahead) until the parked work covers that. Or probing everyone is cheap.
    */
   private plan(nowMs: number): { nowMs: number; behind: boolean; endMs: number; discoveryEndMs: number; probingEndMs: number; stretch: number } | null {
     if (this.fullCount === 0) return null;
@@ -258,7 +261,7 @@ export class ProbePrioritise extends BookStrategy {
     const meanFull = this.fullSumMs / this.fullCount;
     const setup = this.setupMs ?? 0;
     const unknownMs = this.unprobedLeft * (meanFull + setup);
-    const slotEndMs = (this.probedRemainingMs + unknownMs) / W;
+    const slotEndMs = (this.probedRemainingMs + this.parkedCount * setup + unknownMs) / W;
     const rateEndMs = Number.isFinite(this.ctx.rateBytesPerS) ? (this.undeliveredBytes / this.ctx.rateBytesPerS) * 1000 : 0;
     const stretch = slotEndMs > 0 ? Math.max(1, rateEndMs / slotEndMs) : 1;
     const endMs = nowMs + Math.max(slotEndMs, rateEndMs);
@@ -267,7 +270,11 @@ export class ProbePrioritise extends BookStrategy {
     // Probing everyone first is cheap when its parks cost little against the time left: then the
     // slowest node not yet found (which the slowest found says nothing about) is found early too.
     const cheap = (this.unprobedLeft * this.parkCostMs() * stretch) / W <= CHEAP_PROBING_SHARE * (endMs - nowMs);
-    return { nowMs, behind: cheap || discoveryEndMs + setup + this.fullMaxMs > endMs, endMs, discoveryEndMs, probingEndMs, stretch };
+    // In list order the last node of each slot starts about one typical transfer before the end: a
+    // pole there overruns by fullMaxMs - meanFull, unless parked work fills the end instead.
+    // (An overrun smaller than a park's cost is not worth a park.)
+    const overrunMs = discoveryEndMs + (this.fullMaxMs - meanFull) * stretch - endMs;
+    return { nowMs, behind: cheap || overrunMs > this.parkCostMs(), endMs, discoveryEndMs, probingEndMs, stretch };
   }
 
   /**
@@ -282,11 +289,11 @@ export class ProbePrioritise extends BookStrategy {
     const cost = this.parkCostMs();
     if (!(leftMs >= 2 * cost)) return false;
     if (p.probingEndMs + cost + leftMs > p.endMs) return false;
-    // Where set-ups queue for a shared CPU, every set-up left delays the end: a park must not
-    // make the set-ups the bottleneck.
+    // Where set-ups queue for a shared CPU, every set-up left delays them all: a park must not make
+    // the set-ups the bottleneck (g is measured low rather than high, hence the margin).
     const g = this.globalSetupMs ?? 0;
     const setupsLeftMs = (this.unprobedLeft + this.parkedCount + extra + 1) * g;
-    return p.nowMs + setupsLeftMs + cost + leftMs <= p.endMs;
+    return setupsLeftMs <= SETUP_SHARE_MAX * (p.endMs - p.nowMs);
   }
 
   pickOpen(nowMs: number, candidates: Candidates): number | null {
@@ -575,7 +582,7 @@ export class ProbePrioritise extends BookStrategy {
   }
 
   /** What probing cost: parks, set-ups made again after a park, probe bytes (delivered either way). */
-  costs(): { parks: number; extraSetups: number; probeBytes: number; setupMs: number | null } {
+  costs(): ProbeCosts {
     return { ...this.cost, setupMs: this.setupMs === null ? null : Math.round(this.setupMs * 10) / 10 };
   }
 }

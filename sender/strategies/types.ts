@@ -63,6 +63,18 @@ export interface WriteDecision {
   maxBytes: number;
 }
 
+/**
+ * What a strategy's probing cost (probe-prioritise): connections parked after their probe, the
+ * set-ups made again to resume them, the bytes sent as probes (delivered and kept either way), and
+ * the mean measured connection set-up time (connecting -> open), ms.
+ */
+export interface ProbeCosts {
+  parks: number;
+  extraSetups: number;
+  probeBytes: number;
+  setupMs: number | null;
+}
+
 export interface Strategy {
   readonly name: StrategyName;
   pickOpen(nowMs: number, candidates: Candidates): number | null;
@@ -82,4 +94,6 @@ export interface Strategy {
   nextWakeupMs(nowMs: number): number | null;
   /** What the strategy believes about a node's rate, bytes/s, if it keeps an estimate (reports). */
   estimatedRateBytesPerS?(index: number): number | null;
+  /** What probing cost so far, if the strategy probes (reports). */
+  costs?(): ProbeCosts;
 }
