@@ -13,6 +13,7 @@ import {
 } from '../../lab/results/stats.js';
 import { formatSummaryTable, summaryRows } from '../../lab/results/table.js';
 import { tinyResults } from './results-fixtures.js';
+import { probeNote } from '../../lab/run.js';
 
 describe('median', () => {
   it('takes the middle value, or the mean of the two middle values', () => {
@@ -153,7 +154,19 @@ describe('runsCsv', () => {
     const lines = runsCsv(tinyResults()).trimEnd().split('\n');
     expect(lines[0]!.split(',')).toEqual([...RUN_COLUMNS]);
     expect(lines).toHaveLength(5);
-    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,,,,,,,,,');
+    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,,,,,,,,,,,,');
+  });
+  it('carries what probing cost (probe-prioritise runs)', () => {
+    const results = tinyResults();
+    results.runs[0] = { ...results.runs[0]!, probe: { parks: 12, extraSetups: 12, probeBytes: 1048576, setupMs: 1.5 } };
+    const lines = runsCsv(results).trimEnd().split('\n');
+    const header = lines[0]!.split(',');
+    const row = lines[1]!.split(',');
+    expect(row[header.indexOf('probe_parks')]).toBe('12');
+    expect(row[header.indexOf('probe_extra_setups')]).toBe('12');
+    expect(row[header.indexOf('probe_bytes')]).toBe('1048576');
+    expect(probeNote(results.runs[0]!)).toBe(', probes: 12 parks (12 set-ups again), 1.0 MiB probe bytes, set-up 1.5 ms');
+    expect(probeNote(results.runs[1]!)).toBe('');
   });
   it('has just the header when there are no runs', () => {
     expect(runsCsv({ ...tinyResults(), runs: [] })).toBe(`${RUN_COLUMNS.join(',')}\n`);

@@ -48,7 +48,7 @@ describe('shipped scenarios', () => {
       expect.arrayContaining([
         'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
         'one-slow.yaml', 'seed-3fast-1slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
-        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml', 'sites-two.yaml',
+        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml', 'sites-two.yaml', 'width-lognormal-48.yaml', 'scale-10k-width.yaml',
       ]),
     );
   });
@@ -69,7 +69,7 @@ describe('shipped scenarios', () => {
       expect(t.receivers.length).toBe(10_000);
       return;
     }
-    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f === 'seed-3fast-1slow.yaml' ? 4 : f.startsWith('ci') ? 8 : 64);
+    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f === 'seed-3fast-1slow.yaml' ? 4 : f === 'width-lognormal-48.yaml' ? 48 : f.startsWith('ci') ? 8 : 64);
     // The `width` fastest links at once is the most that can be active together.
     const fastest = t.receivers.map((r) => r.downBps).sort((a, b) => b - a).slice(0, t.transfer.width);
     expect(fastest.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1_000_000_000);
