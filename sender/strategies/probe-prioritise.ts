@@ -40,8 +40,14 @@ const MIN_SAMPLE_MS = 200;
 const ESTIMATE_DECAY_PER_S = 0.5;
 /** Slot time a park loses besides the new set-up: the report that ends the probe, the close. */
 const PARK_GAP_MS = 1;
-/** Parking every probed node is "cheap" when its set-ups cost at most this share of the time left. */
-const CHEAP_PROBING_SHARE = 0.03;
+/**
+ * Parking every probed node is "cheap" when its set-ups cost at most this share of the time left
+ * (as estimated from the nodes seen so far). The slowest node not yet seen is unknown: a share this
+ * size finds late-listed poles in time (simulated late-slow: 1.14 at 0.03, 1.10 at 0.06, 1.07 at
+ * 0.10), and costs at most that share where no pole hides (32 equal nodes, width 4, 40 ms set-ups:
+ * at 0.10 every node is parked once, 9 % slower than in list order; at 0.06 none is).
+ */
+const CHEAP_PROBING_SHARE = 0.06;
 /** Parks stop while the set-ups left would take more than this share of the time left on a shared CPU. */
 const SETUP_SHARE_MAX = 0.6;
 /** Weight of a new sample in the set-up means. */
