@@ -50,6 +50,12 @@ const PARK_GAP_MS = 1;
 const CHEAP_PROBING_SHARE = 0.06;
 /** Parks stop while the set-ups left would take more than this share of the time left on a shared CPU. */
 const SETUP_SHARE_MAX = 0.6;
+/**
+ * A parked fragment starts before the unprobed and in longest-first order once it would otherwise
+ * end within this many mean transfer times of the makespan's floor (simulated: 12 nodes on 3 slots
+ * 1.083 -> 1.042 of the bound with 2 instead of 0; 10,000 on 500 slots 1.031 -> 1.056).
+ */
+const URGENT_MARGIN_MEANS = 2;
 /** Weight of a new sample in the set-up means. */
 const SETUP_EWMA = 0.1;
 
@@ -318,14 +324,17 @@ export class ProbePrioritise extends BookStrategy {
     for (const c of this.retryUnprobed) if (candidates.has(c) && (best === null || c < best)) best = c;
     if (best !== null) return best;
     // Then the parked: the longest estimated remaining time first (ties: list order) once it must
-    // start to end by the makespan's floor; until then the lowest index, so long and short
+    // start to end by the makespan's floor (less a margin of URGENT_MARGIN_MEANS mean transfers:
+    // the floor is a lower bound, and with few nodes per slot the end must be packed longest-first);
+    // until then the lowest index, so long and short
     // transfers mix and the sender's bandwidth is used evenly (strict longest-first runs the slow
     // links together, then the fast ones together, the latter crowding the sender's uplink).
     const top = this.longestWaiting();
     if (top !== null && candidates.has(top.index)) {
       const p = this.plan(nowMs);
       const first = candidates.first();
-      if (p === null || first === null || nowMs + (this.setupMs ?? 0) + top.ms * p.stretch >= p.endMs) return top.index;
+      const marginMs = URGENT_MARGIN_MEANS * (this.fullSumMs / Math.max(1, this.fullCount));
+      if (p === null || first === null || nowMs + (this.setupMs ?? 0) + top.ms * p.stretch >= p.endMs - marginMs) return top.index;
       return first;
     }
     let bestKey = -1;
