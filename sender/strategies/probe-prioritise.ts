@@ -301,8 +301,14 @@ export class ProbePrioritise extends BookStrategy {
     const cost = this.parkCostMs();
     if (!(leftMs >= 2 * cost)) return false;
     if (p.probingEndMs + cost + leftMs > p.endMs) return false;
-    // Where set-ups queue for a shared CPU, every set-up left delays them all: a park must not make
-    // the set-ups the bottleneck (g is measured low rather than high, hence the margin).
+    return this.setupsAllowPark(p, extra);
+  }
+
+  /**
+   * Where set-ups queue for a shared CPU, every set-up left delays them all: a park must not make
+   * the set-ups the bottleneck (g is measured low rather than high, hence the margin).
+   */
+  private setupsAllowPark(p: NonNullable<ReturnType<ProbePrioritise['plan']>>, extra: number): boolean {
     const g = this.globalSetupMs ?? 0;
     const setupsLeftMs = (this.unprobedLeft + this.parkedCount + extra + 1) * g;
     return setupsLeftMs <= SETUP_SHARE_MAX * (p.endMs - p.nowMs);
@@ -377,7 +383,13 @@ export class ProbePrioritise extends BookStrategy {
   /** pickWrite's lazily computed "parks are possible now" (plan() is O(1), but not free). */
   private parksPossible(nowMs: number): () => boolean {
     let memo: boolean | null = null;
-    return () => (memo ??= this.plan(nowMs)?.behind ?? true);
+    return () => {
+      if (memo === null) {
+        const p = this.plan(nowMs);
+        memo = p === null || (p.behind && this.setupsAllowPark(p, 0));
+      }
+      return memo;
+    };
   }
 
   /**
