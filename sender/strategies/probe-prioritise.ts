@@ -2,15 +2,21 @@
  * probe-prioritise: measure, then serve the longest pole first.
  *
  * 1. Probe. Every fragment's first `probeBytes` are a probe. Unprobed fragments are opened first, in
- *    list order; a connection sends its probe and no more while other fragments wait for a slot.
- *    Once the receiver's PROGRESS reports show the probe delivered, the node's rate is estimated and,
- *    if another fragment is waiting (unprobed, or with a longer estimated remaining time), the
- *    connection is parked: closed and later resumed from the receiver's offset. With width >= nodes
- *    nothing ever waits, so probing costs nothing: every connection just carries on.
- * 2. Prioritise. A free slot goes to the waiting fragment with the longest estimated remaining time
- *    (remaining bytes / estimated rate): the longest pole starts first. When the aggregate rate is
- *    the bottleneck, chunks go first to nodes whose capacity is measured, longest remaining time
- *    first, so a slow node once found is never starved by fast ones (see pickWrite).
+ *    list order. Once the receiver's PROGRESS reports show the probe delivered, the node's rate is
+ *    estimated and the connection either carries on to the end or is parked: closed, and later
+ *    resumed from the receiver's offset. It is parked only when that pays (shouldPark, plan):
+ *    discovery is behind schedule (a pole met late in list order would overrun the end) or probing
+ *    everyone ahead is cheap; the slot time it frees is worth twice the set-up it costs again; it is
+ *    no pole itself; and set-ups do not queue for a shared CPU. While a park is possible, a
+ *    connection that sent its probe holds until the probe is delivered (bytes in flight at a park
+ *    are lost); otherwise it carries straight on. With width >= nodes nothing ever waits, so
+ *    probing costs nothing. costs() reports parks, set-ups made again and probe bytes.
+ * 2. Prioritise. A free slot goes to an unprobed fragment, in list order, unless a parked one must
+ *    start to end in time; parked fragments then start longest estimated remaining time first once
+ *    they are due, and in list order before that (mixing slow and fast links on the sender's
+ *    uplink). When the aggregate rate is the bottleneck, chunks go first to nodes whose capacity is
+ *    measured, longest remaining time first, so a slow node once found is never starved by fast
+ *    ones (see pickWrite).
  * 3. Revise. Every PROGRESS report updates the node's rate estimate. A sample taken while the
  *    connection's window was full measures the network, and enters an exponentially weighted mean
  *    (so a link that slows down mid-transfer moves up the queue); a sample taken while it had
@@ -20,8 +26,8 @@
  *    When rate is scarce, nodes whose capacity has been measured this way are served before nodes
  *    known only by a lower bound.
  *
- * Each fragment is parked at most once (right after its probe), so a noisy estimate cannot make
- * connections thrash.
+ * Each fragment is parked at most once (right after its probe, or never), so a noisy estimate
+ * cannot make connections thrash.
  */
 import { Heap } from '../../core/heap.js';
 import { IndexList } from '../../core/index-list.js';
