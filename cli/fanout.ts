@@ -13,6 +13,7 @@ Commands:
   clean     remove whatever a crashed lab run left behind
   lab-check the makespan regression gate over scenarios/ci (npm run lab:check; fanout lab-check --help)
   compare   results folders side by side, with differences and charts (fanout compare --help)
+  p2mp      P2MP-FTP over UDP: server/client (stop-and-wait, the specification's programs), send/receive (NAK)
 
   fanout --version
 `;
@@ -27,6 +28,17 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   clean: async () => (await import('./lab.js')).cleanCommand,
   'lab-check': async () => (await import('./check.js')).checkCommand,
   compare: async () => (await import('./compare.js')).compareCommand,
+  p2mp: async () => {
+    const [{ p2mpCommand }, { P2mpUsageError }] = await Promise.all([import('./p2mp.js'), import('../p2mp/io.js')]);
+    return async (argv) => {
+      try {
+        return await p2mpCommand(argv);
+      } catch (err) {
+        if (err instanceof P2mpUsageError) throw new CliError(err.message);
+        throw err;
+      }
+    };
+  },
 };
 
 function version(): string {
