@@ -82,7 +82,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     address: (n) => net.address(n),
     runId: randomBytes(16).toString('hex'),
   };
-  const bound = proto.lowerBound(t, o.options, fileBytes);
+  const bound = proto.lowerBound(t, o.options, fileBytes, o.variant);
   const nodes: NodeState[] = t.receivers.map(() => ({ startMs: null, firstByteMs: null, doneMs: null, error: null, downBytes: 0, upBytes: 0 }));
   const live: Live[] = [];
   const timers: NodeJS.Timeout[] = [];

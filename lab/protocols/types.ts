@@ -133,7 +133,8 @@ export interface Protocol<O = unknown> {
   parseLine(spec: ProcessSpec, line: string, ctx: RunContext<O>): NodeEvent[];
   /** null when receiver `index` holds what it should, byte for byte; otherwise why not. */
   verify(ctx: RunContext<O>, index: number): Promise<string | null>;
-  lowerBound(t: Topology, options: O, fileBytes: number): Bound;
+  /** The variant, when the bound depends on it (p2mp-ftp: stop-and-wait is always unicast). */
+  lowerBound(t: Topology, options: O, fileBytes: number, variant?: string): Bound;
   /** Figures that override what the runner measured from events (optional). */
   figures?(ctx: RunContext<O>): RunFigures | null;
   /** A simulated run, when the flow simulator models this protocol. */
