@@ -20,7 +20,7 @@ export const EXIT_USAGE = 2;
 
 const SERVER_USAGE = 'usage: p2mpserver port# file-name p [--json] [--bind ADDR] [--seed N] [--linger-ms N]';
 const CLIENT_USAGE = 'usage: p2mpclient server-1 server-2 ... server-port# file-name MSS [--timeout-ms N] [--json] [--wait-signal SIGUSR1]';
-const SEND_USAGE = 'usage: fanout p2mp send --file F --receivers HOST[:PORT],... --rate 20mbit [--mode unicast|multicast --group 239.x.y.z --bind SRC] [--port 7736] [--seg-bytes 1400] [--json]';
+const SEND_USAGE = 'usage: fanout p2mp send --file F --receivers HOST[:PORT],... --rate 100mbit [--link-rate 10mbit] [--mode unicast|multicast --group 239.x.y.z --bind SRC] [--port 7736] [--seg-bytes 1400] [--json]';
 const RECEIVE_USAGE = 'usage: fanout p2mp receive --out FILE [--port 7736] [--bind ADDR] [--group 239.x.y.z] [--session N] [--json]';
 
 function number(text: string, what: string): number {
@@ -104,7 +104,7 @@ export async function sendMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      file: { type: 'string' }, receivers: { type: 'string' }, rate: { type: 'string' }, mode: { type: 'string' }, group: { type: 'string' },
+      file: { type: 'string' }, receivers: { type: 'string' }, rate: { type: 'string' }, 'link-rate': { type: 'string' }, mode: { type: 'string' }, group: { type: 'string' },
       bind: { type: 'string' }, port: { type: 'string' }, 'seg-bytes': { type: 'string' }, session: { type: 'string' }, json: { type: 'boolean' },
       'wait-signal': { type: 'string' }, 'dead-after-ms': { type: 'string' },
     },
@@ -112,13 +112,15 @@ export async function sendMain(argv: string[]): Promise<number> {
   if (!values.file || !values.receivers || !values.rate) throw new P2mpUsageError(SEND_USAGE);
   const mode = values.mode ?? 'unicast';
   if (mode !== 'unicast' && mode !== 'multicast') throw new P2mpUsageError(`--mode: expected unicast or multicast (got ${JSON.stringify(mode)})`);
-  let rateBps: number;
-  try {
-    rateBps = parseRateBps(values.rate);
-  } catch (err) {
-    if (err instanceof UnitError) throw new P2mpUsageError(`--rate: ${err.message}`);
-    throw err;
-  }
+  const rate = (text: string, flag: string): number => {
+    try {
+      return parseRateBps(text);
+    } catch (err) {
+      if (err instanceof UnitError) throw new P2mpUsageError(`${flag}: ${err.message}`);
+      throw err;
+    }
+  };
+  const rateBps = rate(values.rate, '--rate');
   const out = stdoutOutput(values.json === true);
   const r = await runNakSender({
     file: values.file, receivers: values.receivers.split(',').filter((s) => s !== ''), rateBps, mode, out, signal: abortOnSignals(),
@@ -126,6 +128,7 @@ export async function sendMain(argv: string[]): Promise<number> {
     segBytes: values['seg-bytes'] ? int(values['seg-bytes'], '--seg-bytes') : DEFAULT_SEG_BYTES,
     ...(values.group ? { group: values.group } : {}),
     ...(values.bind ? { bind: values.bind } : {}),
+    ...(values['link-rate'] ? { linkRateBps: rate(values['link-rate'], '--link-rate') } : {}),
     ...(values.session ? { session: int(values.session, '--session') } : {}),
     ...(values['dead-after-ms'] ? { deadAfterMs: int(values['dead-after-ms'], '--dead-after-ms') } : {}),
     ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out)! } : {}),

@@ -23,6 +23,8 @@ export interface NakSendOptions {
   file: string;
   segBytes: number;
   rateBps: number;
+  /** Each receiver link's rate (default rateBps). */
+  linkRateBps?: number;
   mode: 'unicast' | 'multicast';
   group?: string;
   /** The source's own address: bound, and the multicast interface. */
@@ -70,6 +72,7 @@ function checkGroup(g: string): void {
 export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
   checkSegBytes(o.segBytes);
   if (!(Number.isFinite(o.rateBps) && o.rateBps > 0)) throw new P2mpUsageError(`rate: expected > 0 bit/s (got ${o.rateBps})`);
+  if (o.linkRateBps !== undefined && !(Number.isFinite(o.linkRateBps) && o.linkRateBps > 0)) throw new P2mpUsageError(`link rate: expected > 0 bit/s (got ${o.linkRateBps})`);
   if (o.receivers.length === 0) throw new P2mpUsageError('at least one receiver is needed');
   if (o.mode === 'multicast') {
     if (!o.group) throw new P2mpUsageError('multicast mode needs a group (--group)');
@@ -106,8 +109,8 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
   const session = o.session ?? randomBytes(4).readUInt32BE(0);
   await o.go;
   const t0 = nowMs();
-  const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, deadAfterMs: o.deadAfterMs }, t0);
-  o.out.event({ event: 'start', receivers: targets.length, fileBytes, segBytes: o.segBytes, segments: m.segments, rateBps: o.rateBps, mode: o.mode, session });
+  const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}), ...(o.deadAfterMs ? { deadAfterMs: o.deadAfterMs } : {}) }, t0);
+  o.out.event({ event: 'start', receivers: targets.length, fileBytes, segBytes: o.segBytes, segments: m.segments, rateBps: o.rateBps, linkRateBps: o.linkRateBps ?? o.rateBps, groupRepairAt: m.groupRepairAt, mode: o.mode, session });
   const segBuf = Buffer.allocUnsafe(o.segBytes);
   const frame = (f: NakFrame): Buffer => encodeNak(session, f);
   return new Promise<NakSendResult>((resolve) => {

@@ -3,10 +3,11 @@
  * driver (nak-driver.ts) owns the socket and the file and asks `poll(now)` until it returns null,
  * then sleeps until `nextWakeMs()` or the next datagram.
  *
- * Theory of operation. The sender paces every segment out once, at a given rate, never waiting for
- * a round trip: the rate is counted in link bytes (the segment, its 16 header bytes and the 42 of
- * UDP, IPv4 and Ethernet that tc's HTB counts), so `rateBps` means what a scenario's link rate
- * means. In multicast mode a segment is one send to the group (the lab's bridge replicates it to
+ * Theory of operation. The sender paces every segment out once, at given rates, never waiting for
+ * a round trip (the rates are given, not adapted from feedback): `rateBps` for its own uplink (every
+ * copy) and `linkRateBps` for each receiver's link (what is sent to it), both counted in link bytes
+ * (the segment, its 16 header bytes and the 42 of UDP, IPv4 and Ethernet that tc's HTB counts), so
+ * they mean what a scenario's link rates mean. In multicast mode a segment is one send to the group (the lab's bridge replicates it to
  * every receiver link); in unicast mode it is one copy per receiver still at work, each charged to
  * the rate (the source's uplink carries them all).
  *
@@ -14,8 +15,13 @@
  * how many segments have gone out; receivers answer with NAKs (ranges of segments they lack among
  * those sent; a FIFO path means a gap below what arrived is a loss). A NAKed segment joins the
  * repair queue with the set of receivers that need it; repairs go before new data (so a receiver
- * is never far behind), and each repair goes to those who need it: one receiver, by unicast; more
- * than one, in multicast mode, one send to the group; in unicast mode, a copy each. A receiver
+ * is never far behind), and each repair goes to those who need it: a unicast copy each, unless (in
+ * multicast mode) at least `groupRepairAt` receivers need it, then one send to the group. A group
+ * send costs a packet on every receiver link; k copies cost k packets on the source's uplink and
+ * one on each needer's link, and with an uplink r times a receiver link, r copies cross it in the
+ * time one packet crosses a receiver link: so groupRepairAt = max(2, ceil(rate / linkRate)). With a
+ * fast source and slow receiver links (the usual bottleneck), each receiver link then carries the
+ * file once plus its own repairs, about 1/(1-p) of the file, as parity repairs would. A receiver
  * that NAKs a segment again while it waits in the queue changes nothing (no duplicate repair).
  *
  * Repairs are plain retransmissions (not parity over a block): see the README's "p2mp-ftp" for why
@@ -40,8 +46,13 @@ export interface NakSenderOptions {
   fileBytes: number;
   segBytes: number;
   mode: 'unicast' | 'multicast';
-  /** Link rate the sender paces to, bit/s (whole frames). */
+  /** The source's uplink rate the sender paces every copy to, bit/s (whole frames). */
   rateBps: number;
+  /**
+   * Each receiver's link rate, bit/s (whole frames; default rateBps): what one receiver's link
+   * is paced to (new data and repairs it is sent).
+   */
+  linkRateBps?: number;
   statusIntervalMs?: number;
   /** A receiver silent this long (from the start, or since it was last heard) has failed. */
   deadAfterMs?: number;
@@ -57,6 +68,12 @@ export class NakSender {
   private creditAtMs: number;
   private readonly burstBytes: number;
   private readonly rateBytesPerMs: number;
+  /** Per receiver link: credit in bytes (refilled at linkBytesPerMs, up to linkBurstBytes). */
+  private readonly linkCredit: number[];
+  private readonly linkBytesPerMs: number;
+  private readonly linkBurstBytes: number;
+  /** A repair needed by at least this many receivers goes to the group (multicast mode). */
+  readonly groupRepairAt: number;
   private statusDueMs: number;
   private readonly lastHeardMs: number[];
   readonly complete: boolean[];
@@ -85,6 +102,15 @@ export class NakSender {
     this.burstBytes = Math.max(4 * copies * (o.segBytes + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES), 4 * this.rateBytesPerMs);
     this.credit = this.burstBytes;
     this.creditAtMs = nowMs;
+    const linkRateBps = o.linkRateBps ?? o.rateBps;
+    if (!(linkRateBps > 0)) throw new RangeError(`linkRateBps: expected > 0 (got ${linkRateBps})`);
+    this.linkBytesPerMs = linkRateBps / 8 / 1000;
+    this.linkBurstBytes = Math.max(4 * (o.segBytes + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES), 4 * this.linkBytesPerMs);
+    this.linkCredit = new Array<number>(o.receivers).fill(this.linkBurstBytes);
+    // A group send costs one packet on every receiver link; k unicast copies cost k packets on the
+    // source's uplink and one on each needer's link only. With the uplink r times faster than a
+    // receiver link, up to r copies cross it in the time one packet crosses a receiver link.
+    this.groupRepairAt = Math.max(2, Math.ceil(o.rateBps / linkRateBps));
     this.statusDueMs = nowMs;
     this.statusIntervalMs = o.statusIntervalMs ?? 25;
     this.deadAfterMs = o.deadAfterMs ?? 30_000;
@@ -116,14 +142,25 @@ export class NakSender {
 
   private refill(nowMs: number): void {
     if (nowMs > this.creditAtMs) {
-      this.credit = Math.min(this.burstBytes, this.credit + (nowMs - this.creditAtMs) * this.rateBytesPerMs);
+      const dt = nowMs - this.creditAtMs;
+      this.credit = Math.min(this.burstBytes, this.credit + dt * this.rateBytesPerMs);
+      for (let i = 0; i < this.linkCredit.length; i++) this.linkCredit[i] = Math.min(this.linkBurstBytes, this.linkCredit[i]! + dt * this.linkBytesPerMs);
       this.creditAtMs = nowMs;
     }
   }
 
-  private charge(bytes: number): void {
-    this.credit -= bytes;
-    this.linkBytes += bytes;
+  /** Charges the uplink for every copy and each receiver link it crosses. */
+  private charge(bytes: number, to: 'group' | readonly number[]): void {
+    const copies = to === 'group' ? 1 : to.length;
+    this.credit -= bytes * copies;
+    this.linkBytes += bytes * copies;
+    if (to === 'group') for (let i = 0; i < this.linkCredit.length; i++) this.linkCredit[i]! -= bytes;
+    else for (const i of to) this.linkCredit[i]! -= bytes;
+  }
+
+  private linksReady(to: 'group' | readonly number[]): boolean {
+    if (to === 'group') return this.linkCredit.every((c, i) => c >= 0 || this.complete[i] || this.failed[i]);
+    return to.every((i) => this.linkCredit[i]! >= 0);
   }
 
   private segLinkBytes(seg: number): number {
@@ -184,28 +221,30 @@ export class NakSender {
     if (nowMs >= this.statusDueMs) {
       this.statusDueMs = nowMs + this.statusIntervalMs;
       const to = this.o.mode === 'multicast' ? 'group' : active;
-      this.charge((STATUS_BYTES + FRAME_OVERHEAD_BYTES) * (to === 'group' ? 1 : to.length));
+      this.charge(STATUS_BYTES + FRAME_OVERHEAD_BYTES, to);
       return { kind: 'status', to };
     }
     if (this.credit < 0) return null;
-    const first = this.repairs.entries().next();
-    if (!first.done) {
-      const [seg, who] = first.value;
+    // The first queued repair whose links have room (a slow or lossy receiver's backlog does not
+    // hold up the others'); a bounded look through the queue.
+    let looked = 0;
+    for (const [seg, who] of this.repairs) {
+      if (looked++ >= 64) break;
+      const to: 'group' | number[] = this.o.mode === 'multicast' && who.size >= this.groupRepairAt ? 'group' : [...who];
+      if (!this.linksReady(to)) continue;
       this.repairs.delete(seg);
-      const to: 'group' | number[] = this.o.mode === 'multicast' && who.size > 1 ? 'group' : [...who];
-      const copies = to === 'group' ? 1 : to.length;
-      this.charge(this.segLinkBytes(seg) * copies);
+      this.charge(this.segLinkBytes(seg), to);
       this.repairSent++;
-      this.datagrams += copies;
+      this.datagrams += to === 'group' ? 1 : to.length;
       return { kind: 'data', seg, to, repair: true };
     }
     if (this.nextNew < this.segments) {
-      const seg = this.nextNew++;
       const to = this.o.mode === 'multicast' ? 'group' : active;
-      const copies = to === 'group' ? 1 : to.length;
-      this.charge(this.segLinkBytes(seg) * copies);
+      if (!this.linksReady(to)) return null;
+      const seg = this.nextNew++;
+      this.charge(this.segLinkBytes(seg), to);
       this.newSent++;
-      this.datagrams += copies;
+      this.datagrams += to === 'group' ? 1 : to.length;
       return { kind: 'data', seg, to, repair: false };
     }
     return null;
@@ -218,7 +257,15 @@ export class NakSender {
     let wake = this.statusDueMs;
     if (this.repairs.size > 0 || this.nextNew < this.segments) {
       this.refill(nowMs);
-      wake = Math.min(wake, this.credit >= 0 ? nowMs : nowMs + -this.credit / this.rateBytesPerMs);
+      // When the uplink has room again and the most indebted receiver link too (an upper bound on
+      // what the next send waits for; waking earlier would find nothing to send).
+      const uplinkMs = this.credit >= 0 ? 0 : -this.credit / this.rateBytesPerMs;
+      let worst = 0;
+      this.linkCredit.forEach((c, i) => {
+        if (!this.complete[i] && !this.failed[i]) worst = Math.min(worst, c);
+      });
+      const linkMs = this.repairs.size > 0 ? Math.min(-worst / this.linkBytesPerMs, 1) : -worst / this.linkBytesPerMs;
+      wake = Math.min(wake, nowMs + Math.max(uplinkMs, linkMs));
     }
     // The dead-receiver check runs on every poll; the status tick guarantees one at least that often.
     return wake;

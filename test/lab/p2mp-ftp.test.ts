@@ -1,7 +1,7 @@
 /** The p2mp-ftp plug-in without a network: its bound (values by hand), options, programs and events. */
 import { describe, expect, it } from 'vitest';
 import { p2mpBound } from '../../lab/bound-p2mp.js';
-import { P2MP_DEFAULTS, defaultNakRateBps, p2mpFtp, type P2mpOptions } from '../../lab/protocols/p2mp-ftp/plugin.js';
+import { P2MP_DEFAULTS, defaultNakRates, p2mpFtp, type P2mpOptions } from '../../lab/protocols/p2mp-ftp/plugin.js';
 import type { NodeRef, RunContext } from '../../lab/protocols/types.js';
 import { Issues } from '../../lab/scenario/errors.js';
 import type { Topology } from '../../lab/types.js';
@@ -76,15 +76,15 @@ describe('p2mp-ftp plug-in', () => {
     expect(client).toMatchObject({ driver: true, go: 'SIGUSR1', node: { role: 'source' } });
   });
 
-  it('nak multicast: receivers join the group on their own address; the sender paces at the bottleneck x 0.97', () => {
+  it('nak multicast: receivers join the group on their own address; the sender paces its uplink and each receiver link x 0.97', () => {
     const t = topology(3);
     const phases = p2mpFtp.phases(ctx(t, 'nak', P2MP_DEFAULTS));
     expect(phases[0]!.procs[0]!.argv).toEqual(expect.arrayContaining(['receive', '--group', '239.255.77.35', '--bind', '198.18.0.2', '--session', '42']));
     const argv = phases[1]!.procs[0]!.argv;
-    expect(argv[argv.indexOf('--rate') + 1]).toBe('9700000bit');
+    expect(argv[argv.indexOf('--rate') + 1]).toBe('97000000bit');
+    expect(argv[argv.indexOf('--link-rate') + 1]).toBe('9700000bit');
     expect(argv[argv.indexOf('--bind') + 1]).toBe('198.18.0.1');
-    expect(defaultNakRateBps(t, 'unicast')).toBe(Math.floor(3 * 10e6 * 0.97));
-    expect(defaultNakRateBps(topology(20), 'unicast')).toBe(Math.floor(100e6 * 0.97));
+    expect(defaultNakRates({ ...t, sender: { upBps: Infinity } })).toEqual({ rateBps: 1e9, linkRateBps: 9.7e6 });
   });
 
   it('bound per variant: stop-and-wait is unicast with its p; nak follows the mode', () => {

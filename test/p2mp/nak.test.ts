@@ -29,7 +29,7 @@ interface Run {
   endMs: number;
 }
 
-function simulate(o: { n: number; fileBytes: number; segBytes: number; mode: 'unicast' | 'multicast'; rateBps: number; loss: number; delayMs: number; seed: number }): Run {
+function simulate(o: { n: number; fileBytes: number; segBytes: number; mode: 'unicast' | 'multicast'; rateBps: number; linkRateBps?: number; loss: number; delayMs: number; seed: number }): Run {
   let now = 0;
   type Ev = { at: number; k: number; run: () => void };
   const events = new Heap<Ev>((a, b) => a.at < b.at || (a.at === b.at && a.k < b.k));
@@ -38,7 +38,7 @@ function simulate(o: { n: number; fileBytes: number; segBytes: number; mode: 'un
     events.push({ at: t, k: k++, run });
   };
   const draw = rng(o.seed);
-  const sender = new NakSender({ receivers: o.n, fileBytes: o.fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps }, 0);
+  const sender = new NakSender({ receivers: o.n, fileBytes: o.fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}) }, 0);
   const receivers = Array.from({ length: o.n }, () => new NakReceiver({}, 0));
   const doneAtMs: (number | null)[] = new Array(o.n).fill(null);
   const arrived = new Array<number>(o.n).fill(0);
@@ -127,6 +127,21 @@ describe('p2mp-ftp/nak in virtual time', () => {
     const ratio = r.sender.repairSent / r.sender.newSent;
     expect(ratio).toBeGreaterThan(0.2);
     expect(ratio).toBeLessThan(0.6);
+  });
+
+  it('multicast, 5 % loss, 16 receivers, the uplink 10x a receiver link: repairs by unicast, each link carries ~1/(1-p) of the file', () => {
+    const linkRateBps = 8_000_000;
+    const r = simulate({ n: 16, fileBytes, segBytes, mode: 'multicast', rateBps: 10 * linkRateBps, linkRateBps, loss: 0.05, delayMs: 1, seed: 4 });
+    expect(r.sender.groupRepairAt).toBe(10);
+    expect(r.doneAtMs.every((t) => t !== null)).toBe(true);
+    for (const n of r.onLink) expect(n / 400).toBeLessThan(1.12); // 1/0.95 = 1.053, plus lost repairs
+    // So the slowest receiver is done near F/((1-p) link): 400 x 1058 B / 0.95 at 1 MB/s ~ 445 ms,
+    // plus the tail: a segment whose repair is lost too waits a NAK holdoff (150 ms) per extra round.
+    const last = Math.max(...(r.doneAtMs as number[]));
+    const idealMs = (400 * linkBytesPerSeg) / 1000 / 0.95;
+    expect(last).toBeGreaterThan(idealMs * 0.9);
+    expect(last).toBeLessThan(idealMs * 1.05 + 2 * 150);
+    // Plain group retransmissions would put 1 - 0.95^16 = 56 % more on every link instead.
   });
 
   it('unicast, 10 % loss: repairs go only to the receivers that asked (a copy each)', () => {

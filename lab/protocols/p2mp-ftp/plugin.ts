@@ -17,9 +17,10 @@
  * after the end segment; nak: after the whole file's SHA-256 checked); the lab then compares it
  * byte for byte with the source.
  *
- * The rate of `nak` is a given one (no adaptation from feedback): `transfer.p2mp-ftp.rate`, by
- * default the bottleneck a copy meets: multicast min(source up, slowest receiver down); unicast
- * min(source up / N, slowest receiver down) per copy; times 0.97 so HTB's queue stays short.
+ * The rates of `nak` are given ones (no adaptation from feedback): its uplink rate is
+ * `transfer.p2mp-ftp.rate`, by default the source's up link, and each receiver link's rate the
+ * slowest receiver's down link, both times 0.97 so HTB's queues stay short (an unshaped link:
+ * 1 Gbit/s, about what this machine moves in all).
  */
 import { basename, join } from 'node:path';
 import { parseDurationMs, parseRateBps } from '../../../core/units.js';
@@ -40,7 +41,7 @@ export interface P2mpOptions {
   p: number;
   /** Stop-and-wait: the client's timeout, ms. */
   timeoutMs: number;
-  /** nak: the pacing rate, bit/s of link frames; null: from the topology. */
+  /** nak: the source's pacing rate, bit/s of link frames; null: from the topology. */
   rateBps: number | null;
   mode: 'unicast' | 'multicast';
   group: string;
@@ -58,13 +59,12 @@ const summaries = new WeakMap<RunContext, Record<string, unknown>>();
 const outFile = (ctx: RunContext, i: number): string => join(ctx.nodeDir(i), basename(ctx.srcFile));
 const sessionOf = (ctx: RunContext): number => parseInt(ctx.runId.slice(0, 8), 16) >>> 0;
 
-/** The nak sender's rate for a topology (see the banner). */
-export function defaultNakRateBps(t: Topology, mode: 'unicast' | 'multicast'): number {
-  const dMin = Math.min(...t.receivers.map((r) => r.downBps));
-  const perCopy = mode === 'multicast' ? Math.min(t.sender.upBps, dMin) : Math.min(t.sender.upBps / t.receivers.length, dMin);
-  const total = mode === 'multicast' ? perCopy : perCopy * t.receivers.length;
-  // Unshaped everywhere: a rate the machine can move (LAB-NOTES: about 1 Gbit/s in all).
-  return Number.isFinite(total) ? Math.floor(total * RATE_MARGIN) : 1e9;
+const UNSHAPED_BPS = 1e9;
+const margin = (bps: number): number => (Number.isFinite(bps) ? Math.floor(Math.min(bps, UNSHAPED_BPS) * RATE_MARGIN) : UNSHAPED_BPS);
+
+/** The nak sender's rates for a topology (see the banner): its uplink, and each receiver link. */
+export function defaultNakRates(t: Topology): { rateBps: number; linkRateBps: number } {
+  return { rateBps: margin(t.sender.upBps), linkRateBps: margin(Math.min(...t.receivers.map((r) => r.downBps))) };
 }
 
 export const p2mpFtp: Protocol<P2mpOptions> = {
@@ -152,13 +152,14 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
       ready: /"event":"listening"/,
       stop: 'SIGTERM',
     }));
-    const rate = o.rateBps ?? defaultNakRateBps(t, o.mode);
+    const rates = defaultNakRates(t);
+    const rate = o.rateBps ?? rates.rateBps;
     const sender: ProcessSpec = {
       node: { role: 'source' },
       label: 'sender',
       argv: [
         ...fanout, 'send', '--file', ctx.srcFile, '--receivers', t.receivers.map((r) => `${addr(r.index)}:${NAK_PORT}`).join(','), '--port', String(NAK_PORT),
-        '--rate', `${rate}bit`, '--mode', o.mode, ...multicast, '--bind', ctx.address({ role: 'source' }), '--seg-bytes', String(o.mss),
+        '--rate', `${rate}bit`, '--link-rate', `${Math.min(rate, rates.linkRateBps)}bit`, '--mode', o.mode, ...multicast, '--bind', ctx.address({ role: 'source' }), '--seg-bytes', String(o.mss),
         '--session', session, '--json', '--wait-signal', 'SIGUSR1',
       ],
       ready: /"event":"ready"/,
