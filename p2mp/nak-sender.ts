@@ -158,8 +158,16 @@ export class NakSender {
     else for (const i of to) this.linkCredit[i]! -= bytes;
   }
 
+  /**
+   * Whether the links a send crosses have room. A group send may put a link up to one burst into
+   * debt (it then waits a few ms in that link's queue behind the repairs just sent to it): without
+   * that slack, new data would wait whenever any one of N receivers had just been sent a repair,
+   * and with N x p of them in flight that is most of the time. A repair needs its links in credit.
+   * (Smoke runs on netns, noisy: giving repairs the same slack measured worse, 2.3x the bound
+   * against 1.6x, with more repairs sent.)
+   */
   private linksReady(to: 'group' | readonly number[]): boolean {
-    if (to === 'group') return this.linkCredit.every((c, i) => c >= 0 || this.complete[i] || this.failed[i]);
+    if (to === 'group') return this.linkCredit.every((c, i) => c >= -this.linkBurstBytes || this.complete[i] || this.failed[i]);
     return to.every((i) => this.linkCredit[i]! >= 0);
   }
 
@@ -257,15 +265,17 @@ export class NakSender {
     let wake = this.statusDueMs;
     if (this.repairs.size > 0 || this.nextNew < this.segments) {
       this.refill(nowMs);
-      // When the uplink has room again and the most indebted receiver link too (an upper bound on
-      // what the next send waits for; waking earlier would find nothing to send).
+      // When the uplink has room again and the most indebted receiver link is back within its
+      // slack (an upper bound for a group send; a repair to another receiver may go sooner, so it
+      // is capped at 1 ms), and never sooner than 0.5 ms from now when nothing can go now (no spin).
       const uplinkMs = this.credit >= 0 ? 0 : -this.credit / this.rateBytesPerMs;
       let worst = 0;
       this.linkCredit.forEach((c, i) => {
         if (!this.complete[i] && !this.failed[i]) worst = Math.min(worst, c);
       });
-      const linkMs = this.repairs.size > 0 ? Math.min(-worst / this.linkBytesPerMs, 1) : -worst / this.linkBytesPerMs;
-      wake = Math.min(wake, nowMs + Math.max(uplinkMs, linkMs));
+      const groupWaitMs = Math.max(0, -worst - this.linkBurstBytes) / this.linkBytesPerMs;
+      const linkMs = this.repairs.size > 0 ? Math.min(groupWaitMs, 1) : groupWaitMs;
+      wake = Math.min(wake, nowMs + Math.max(uplinkMs, linkMs, 0.5));
     }
     // The dead-receiver check runs on every poll; the status tick guarantees one at least that often.
     return wake;
