@@ -54,12 +54,14 @@ function abortOnSignals(): AbortSignal {
   return ac.signal;
 }
 
-function waitSignal(name: string | undefined, out: ReturnType<typeof stdoutOutput>): Promise<void> | undefined {
-  if (name === undefined) return undefined;
+/** `--wait-signal SIG`: once set up, say ready and wait for the signal (the lab's go). */
+function waitSignal(name: string, out: ReturnType<typeof stdoutOutput>): () => Promise<void> {
   if (!/^SIG[A-Z0-9]+$/.test(name)) throw new P2mpUsageError(`--wait-signal: expected a signal name such as SIGUSR1 (got ${JSON.stringify(name)})`);
-  const p = new Promise<void>((resolve) => process.once(name as NodeJS.Signals, () => resolve()));
-  out.event({ event: 'ready' });
-  return p;
+  return () => {
+    const p = new Promise<void>((resolve) => process.once(name as NodeJS.Signals, () => resolve()));
+    out.event({ event: 'ready' });
+    return p;
+  };
 }
 
 export async function serverMain(argv: string[]): Promise<number> {
@@ -92,7 +94,7 @@ export async function clientMain(argv: string[]): Promise<number> {
   const r = await runSawClient({
     servers, port, file, mss, timeoutMs, out, signal: abortOnSignals(),
     ...(values['give-up-ms'] !== undefined ? { giveUpMs: number(values['give-up-ms'], '--give-up-ms') } : {}),
-    ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out)! } : {}),
+    ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out) } : {}),
   });
   out.text(`Transfer ${r.complete ? 'complete' : 'FAILED'}: ${r.segments} segments to ${servers.length} servers in ${r.seconds.toFixed(3)} s, ${r.timeouts} timeouts, ${r.retransmissions} retransmissions`);
   out.event({ event: 'summary', ...r });
@@ -131,7 +133,7 @@ export async function sendMain(argv: string[]): Promise<number> {
     ...(values['link-rate'] ? { linkRateBps: rate(values['link-rate'], '--link-rate') } : {}),
     ...(values.session ? { session: int(values.session, '--session') } : {}),
     ...(values['dead-after-ms'] ? { deadAfterMs: int(values['dead-after-ms'], '--dead-after-ms') } : {}),
-    ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out)! } : {}),
+    ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out) } : {}),
   });
   out.event({ event: 'summary', ...r });
   if (r.failed.length > 0) process.stderr.write(`fanout p2mp send: not complete: ${r.failed.join(', ')}\n`);

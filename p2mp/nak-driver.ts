@@ -32,7 +32,8 @@ export interface NakSendOptions {
   session?: number;
   deadAfterMs?: number;
   out: Output;
-  go?: Promise<void>;
+  /** Called once everything is set up; resolves when the transfer may start (the lab's go signal). */
+  go?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -107,7 +108,7 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
     sock.setMulticastLoopback(false);
   }
   const session = o.session ?? randomBytes(4).readUInt32BE(0);
-  await o.go;
+  await o.go?.();
   const t0 = nowMs();
   const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}), ...(o.deadAfterMs ? { deadAfterMs: o.deadAfterMs } : {}) }, t0);
   o.out.event({ event: 'start', receivers: targets.length, fileBytes, segBytes: o.segBytes, segments: m.segments, rateBps: o.rateBps, linkRateBps: o.linkRateBps ?? o.rateBps, groupRepairAt: m.groupRepairAt, mode: o.mode, session });

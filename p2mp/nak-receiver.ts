@@ -55,7 +55,7 @@ export class NakReceiver {
   naksSent = 0;
 
   constructor(o: NakReceiverOptions, nowMs: number) {
-    this.o = { nakIntervalMs: 20, holdoffMs: 150, heartbeatMs: 500, completeIntervalMs: 100, byeWaitMs: 3000, maxSegments: 1 << 24, ...o };
+    this.o = { nakIntervalMs: 20, holdoffMs: 60, heartbeatMs: 500, completeIntervalMs: 100, byeWaitMs: 3000, maxSegments: 1 << 24, ...o };
     this.t0 = nowMs;
     this.nextNakMs = nowMs;
   }

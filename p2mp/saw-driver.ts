@@ -125,8 +125,8 @@ export interface SawClientOptions {
   timeoutMs?: number;
   giveUpMs?: number;
   out: Output;
-  /** Resolves when the transfer may start (the lab's go signal); default at once. */
-  go?: Promise<void>;
+  /** Called once everything is set up; resolves when the transfer may start (the lab's go signal). */
+  go?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -177,7 +177,7 @@ export async function runSawClient(o: SawClientOptions): Promise<SawClientResult
     cached = { seq, datagram: encodeData(seq, segBuf.subarray(0, n)) };
     return cached.datagram;
   };
-  await o.go;
+  await o.go?.();
   const t0 = nowMs();
   o.out.event({ event: 'start', servers: addrs.length, segments, fileBytes, mss: o.mss, timeoutMs });
   return new Promise<SawClientResult>((resolve) => {

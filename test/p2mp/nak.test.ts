@@ -136,7 +136,7 @@ describe('p2mp-ftp/nak in virtual time', () => {
     expect(r.doneAtMs.every((t) => t !== null)).toBe(true);
     for (const n of r.onLink) expect(n / 400).toBeLessThan(1.12); // 1/0.95 = 1.053, plus lost repairs
     // So the slowest receiver is done near F/((1-p) link): 400 x 1058 B / 0.95 at 1 MB/s ~ 445 ms,
-    // plus the tail: a segment whose repair is lost too waits a NAK holdoff (150 ms) per extra round.
+    // plus the tail: a segment whose repair is lost too waits a NAK holdoff (60 ms) per extra round.
     const last = Math.max(...(r.doneAtMs as number[]));
     const idealMs = (400 * linkBytesPerSeg) / 1000 / 0.95;
     expect(last).toBeGreaterThan(idealMs * 0.9);
