@@ -111,8 +111,14 @@ export function sweepChartConfig(title: string, spec: SweepSpec, stats: readonly
   const labels = spec.values.map(String);
   const xOf = (s: SweepStat): number => (numeric ? s.x! : labels.indexOf(String(s.value)));
   const contenders = [...new Set(stats.map((s) => s.contender))];
-  const boundKey = (c: string): string => JSON.stringify(stats.filter((s) => s.contender === c).map((s) => [String(s.value), s.boundS.toPrecision(6)]));
-  const sharedBound = new Set(contenders.map(boundKey)).size <= 1;
+  // Contenders whose bounds agree within 1 % at every point share one line (at the smallest, a
+  // bound for each of them); otherwise each contender's bound is its own dashed line.
+  const boundsOf = (c: string): number[] => spec.values.map((v) => stats.find((s) => s.contender === c && s.value === v)?.boundS ?? NaN);
+  const all = contenders.map(boundsOf);
+  const sharedBound = spec.values.every((_, i) => {
+    const here = all.map((b) => b[i]!).filter((b) => Number.isFinite(b));
+    return here.length === 0 || Math.max(...here) <= Math.min(...here) * 1.01;
+  });
   const datasets: ChartConfiguration<'line'>['data']['datasets'] = contenders.map((c) => ({
     label: `${c} (median)`,
     data: stats.filter((s) => s.contender === c).map((s) => ({ x: xOf(s), y: s.medianS })),
@@ -121,16 +127,26 @@ export function sweepChartConfig(title: string, spec: SweepSpec, stats: readonly
     pointRadius: 4,
     borderWidth: 2,
   }));
-  const boundSeries = sharedBound ? contenders.slice(0, 1) : contenders;
-  for (const c of boundSeries) {
+  const pointsAt = (bounds: (i: number) => number): { x: number; y: number }[] =>
+    spec.values.flatMap((v, i) => {
+      const y = bounds(i);
+      const s = stats.find((q) => q.value === v);
+      return s && Number.isFinite(y) ? [{ x: xOf(s), y }] : [];
+    });
+  if (sharedBound) {
     datasets.push({
-      label: sharedBound ? 'lower bound' : `lower bound (${c})`,
-      data: stats.filter((s) => s.contender === c).map((s) => ({ x: xOf(s), y: s.boundS })),
-      borderColor: sharedBound ? LOWER_BOUND_COLOR : withAlpha(strategyColor(c), 0.7),
+      label: contenders.length > 1 ? 'lower bound (all contenders, within 1 %)' : 'lower bound',
+      data: pointsAt((i) => Math.min(...all.map((b) => b[i]!).filter((b) => Number.isFinite(b)))),
+      borderColor: LOWER_BOUND_COLOR,
       backgroundColor: LOWER_BOUND_COLOR,
       borderDash: LOWER_BOUND_DASH,
       pointRadius: 0,
       borderWidth: 2,
+    });
+  } else {
+    contenders.forEach((c, k) => {
+      const color = withAlpha(strategyColor(c), 0.8);
+      datasets.push({ label: `lower bound (${c})`, data: pointsAt((i) => all[k]![i]!), borderColor: color, backgroundColor: color, borderDash: LOWER_BOUND_DASH, pointRadius: 0, borderWidth: 2 });
     });
   }
   const top = Math.max(0, ...stats.map((s) => Math.max(s.maxS, s.boundS)));
@@ -143,11 +159,17 @@ export function sweepChartConfig(title: string, spec: SweepSpec, stats: readonly
       plugins: {
         title: titleOptions(title),
         subtitle: subtitleOptions(note),
-        legend: { position: 'top', labels: { boxHeight: 8, padding: 14 } },
+        legend: { position: 'top', labels: { boxHeight: 2, boxWidth: 28, padding: 14 } },
       },
       scales: {
         x: numeric
-          ? { type: 'linear', title: { display: true, text: unit ? `${spec.label} (${unit})` : spec.label }, ticks: { precision: 3 } }
+          ? {
+              type: 'linear',
+              title: { display: true, text: unit ? `${spec.label} (${unit})` : spec.label },
+              // Ticks at the swept values themselves (when they are few enough to read).
+              ...(spec.values.length <= 20 ? { afterBuildTicks: (axis: { ticks: { value: number }[] }) => { axis.ticks = [...new Set(stats.map((s) => s.x!))].sort((a, b) => a - b).map((value) => ({ value })); } } : {}),
+              ticks: { precision: 3 },
+            }
           : { type: 'linear', min: -0.5, max: labels.length - 0.5, title: { display: true, text: spec.label }, ticks: { stepSize: 1, callback: (v) => labels[Number(v)] ?? '' } },
         y: { beginAtZero: true, suggestedMax: top * 1.1, title: { display: true, text: 'makespan (s)' } },
       },

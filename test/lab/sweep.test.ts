@@ -196,7 +196,7 @@ describe('sweep results', () => {
   it('draws a chart: a median line per contender and one shared bound', () => {
     const stats = sweepStats(spec, rows);
     const cfg = sweepChartConfig('t', spec, stats, 'note');
-    expect(cfg.data.datasets.map((d) => d.label)).toEqual(['a/x (median)', 'b/y (median)', 'lower bound']);
+    expect(cfg.data.datasets.map((d) => d.label)).toEqual(['a/x (median)', 'b/y (median)', 'lower bound (all contenders, within 1 %)']);
     const png = renderChartPng(cfg);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
   });
