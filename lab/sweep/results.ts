@@ -150,6 +150,9 @@ export function sweepChartConfig(title: string, spec: SweepSpec, stats: readonly
     });
   }
   const top = Math.max(0, ...stats.map((s) => Math.max(s.maxS, s.boundS)));
+  // A margin of 4 % of the span on each side, so the first and last points are not cut in half.
+  const xs = stats.map(xOf);
+  const margin = xs.length > 0 ? (Math.max(...xs) - Math.min(...xs)) * 0.04 || 0.5 : 0.5;
   const unit = axisUnit(spec.kind);
   return {
     type: 'line',
@@ -165,6 +168,8 @@ export function sweepChartConfig(title: string, spec: SweepSpec, stats: readonly
         x: numeric
           ? {
               type: 'linear',
+              min: Math.min(...xs) - margin,
+              max: Math.max(...xs) + margin,
               title: { display: true, text: unit ? `${spec.label} (${unit})` : spec.label },
               // Ticks at the swept values themselves (when they are few enough to read).
               ...(spec.values.length <= 20 ? { afterBuildTicks: (axis: { ticks: { value: number }[] }) => { axis.ticks = [...new Set(stats.map((s) => s.x!))].sort((a, b) => a - b).map((value) => ({ value })); } } : {}),
