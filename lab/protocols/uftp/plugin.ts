@@ -43,6 +43,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { kumarRossBound } from '../../bound-whole.js';
+import { STDERR_TO_STDOUT } from '../../netns/teardown.js';
 import { at, readInt, readNumber, readObject } from '../../scenario/read.js';
 import type { Topology } from '../../types.js';
 import { sameFile } from '../../verify.js';
@@ -127,9 +128,9 @@ export function parseUftpdLine(node: number, line: string): NodeEvent[] {
   return [];
 }
 
-/** Run the argv with its stderr on stdout (uftpd -d logs to stderr); `exec` keeps the pid. */
+/** Run the argv with its stderr on stdout (uftpd -d logs to stderr); `exec` keeps the pid, and teardown knows the wrapper. */
 function stderrToStdout(argv: string[]): string[] {
-  return ['/bin/sh', '-c', 'exec "$0" "$@" 2>&1', ...argv];
+  return [...STDERR_TO_STDOUT, ...argv];
 }
 
 function tempDirOf(ctx: RunContext, index: number): string {
