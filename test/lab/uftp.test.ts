@@ -80,10 +80,11 @@ describe('uftp plug-in', () => {
   });
 
   it('reads per-node completion from uftpd\'s log, with its microsecond time', () => {
-    const t = parseUftpTime('2026/12/03 11:46:19.876311: [0703AE7A/00:0]: Group complete');
+    const t = parseUftpTime('2026/12/03 11:46:19.876311: [0703AE7A/00:0001]: done file close');
     expect(t).toBe(new Date(2026, 11, 3, 11, 46, 19).getTime() + 876.311);
     expect(parseUftpdLine(2, '2026/12/03 11:46:18.814132: [0703AE7A/00:0]: Registration confirmed')).toEqual([{ kind: 'start', node: 2, wallMs: expect.any(Number) }]);
-    expect(parseUftpdLine(2, '2026/12/03 11:46:19.876311: [0703AE7A/00:0]: Group complete')).toEqual([{ kind: 'done', node: 2, wallMs: t }]);
+    expect(parseUftpdLine(2, '2026/12/03 11:46:19.876311: [0703AE7A/00:0001]: done file close')).toEqual([{ kind: 'done', node: 2, wallMs: t }]);
+    expect(parseUftpdLine(2, '2026/12/03 11:46:19.876311: [0703AE7A/00:0]: Group complete')).toEqual([]);
     expect(parseUftpdLine(1, '2026/12/03 11:46:19.876311: [0703AE7A/00:0001]: Transfer aborted by server')[0]).toMatchObject({ kind: 'error', node: 1 });
     expect(parseUftpdLine(1, 'RESULT;2026/12/03-11:46:19;7F000001;0703AE7A;f.bin;2929KB;copied')).toEqual([]);
     expect(parseUftpdLine(1, 'garbage \u0000\u00ff')).toEqual([]);
@@ -99,7 +100,7 @@ describe('uftp plug-in', () => {
     expect(rx!.procs).toHaveLength(4);
     const a = rx!.procs[3]!.argv;
     expect(a.slice(0, 4)).toEqual(['/bin/sh', '-c', 'exec "$0" "$@" 2>&1', '/usr/bin/uftpd']);
-    expect(a).toEqual(expect.arrayContaining(['-d', '-U', clientId(3), '-D', '/w/run/rx3', '-T', '/w/run/uftp-tmp-3', '-M', '239.72.0.1']));
+    expect(a).toEqual(expect.arrayContaining(['-d', '-U', clientId(3), '-D', '/w/run/rx3', '-t', '-M', '239.72.0.1']));
     expect(clientId(3)).toBe('0x00000004');
     const s = tx!.procs[0]!;
     expect(s.driver).toBe(true);

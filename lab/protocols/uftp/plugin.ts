@@ -5,9 +5,11 @@
  *
  * Per run: every receiver runs `uftpd` in the foreground (`-d`, its log on stderr, which a `sh`
  * wrapper execs onto stdout so the lab reads it; the pid the lab records is uftpd's own), with
- * `-D <node dir>` and `-T <temp dir>` on the same file system (a file is received into the temp
- * folder and moved into the node's folder only once the session is complete, so a cut transfer
- * is never presented as complete), `-M` the lab's announcement group, `-U` a unique client id (the receiver's index + 1) and `-q`
+ * `-D <node dir>` and `-t` (each file is received under a temp name, `.~uftp-<group>-<file>`, in
+ * that folder and renamed to its own name only once it is complete, so a cut transfer is never
+ * presented as complete; `-T <temp dir>` was tried first: it moves files only when the whole
+ * session ends, after the client's last COMPLETE, and the sender may exit and the lab stop the
+ * client before the move), `-M` the lab's announcement group, `-U` a unique client id (the receiver's index + 1) and `-q`
  * (no DNS lookups). The source then runs `uftp` (the run's driver: the run ends when it exits)
  * announcing on 239.72.0.1 and sending data to 239.72.0.2, from eth0, with TTL 1.
  *
@@ -30,8 +32,8 @@
  *
  * Per-node events come from each uftpd's own log, with its microsecond timestamps (local time,
  * the machine's one clock): `Registration confirmed` = start (uftpd logs no first data block at
- * -x 2), and `Group complete` = done (the session is over for that client and the file has been
- * moved from the temp folder into place).
+ * -x 2), and `done file close` = done (the file is complete and renamed into place; the client
+ * does this before it answers the sender's end of session, so it precedes the sender's exit).
  * `Transfer aborted` / `aborted` lines are errors. Verification: byte for byte against the source.
  *
  * Lower bound (multicast): one copy of the file leaves the source and the bridge replicates it, so
@@ -40,7 +42,7 @@
  * for TFMCC's extension: the bound uses the fixed variant's smaller framing, so it holds for both)
  * and link rates as HTB counts them; events integrated (lab/bound-whole.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { kumarRossBound } from '../../bound-whole.js';
 import { STDERR_TO_STDOUT } from '../../netns/teardown.js';
@@ -123,7 +125,7 @@ export function parseUftpdLine(node: number, line: string): NodeEvent[] {
   if (wallMs === undefined) return [];
   const text = line.slice(line.indexOf(': ') + 2);
   if (/\bRegistration confirmed\b/.test(text)) return [{ kind: 'start', node, wallMs }];
-  if (/\bGroup complete\b/.test(text)) return [{ kind: 'done', node, wallMs }];
+  if (/\bdone file close\b/.test(text)) return [{ kind: 'done', node, wallMs }];
   if (/\b(aborted|Aborting|Dropping)\b/i.test(text)) return [{ kind: 'error', node, wallMs, message: `uftpd: ${text.trim().slice(0, 200)}` }];
   return [];
 }
@@ -131,10 +133,6 @@ export function parseUftpdLine(node: number, line: string): NodeEvent[] {
 /** Run the argv with its stderr on stdout (uftpd -d logs to stderr); `exec` keeps the pid, and teardown knows the wrapper. */
 function stderrToStdout(argv: string[]): string[] {
   return [...STDERR_TO_STDOUT, ...argv];
-}
-
-function tempDirOf(ctx: RunContext, index: number): string {
-  return join(ctx.runDir, `uftp-tmp-${index}`);
 }
 
 function hostListOf(ctx: RunContext): string {
@@ -183,7 +181,6 @@ export const uftp: Protocol<UftpOptions> = {
   },
 
   async prepare(ctx) {
-    for (const r of ctx.topology.receivers) mkdirSync(tempDirOf(ctx, r.index), { recursive: true });
     writeFileSync(hostListOf(ctx), ctx.topology.receivers.map((r) => `${clientId(r.index)}\n`).join(''));
   },
 
@@ -200,7 +197,7 @@ export const uftp: Protocol<UftpOptions> = {
         '-M', UFTP_PUBLIC_GROUP,
         '-B', String(UFTP_BUFFER_BYTES),
         '-D', ctx.nodeDir(r.index),
-        '-T', tempDirOf(ctx, r.index),
+        '-t',
       ]),
       // Its last start-up line: the client key is made and the socket is open.
       ready: /Loaded \d+ bit \w+ key/,
