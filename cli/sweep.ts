@@ -34,12 +34,23 @@ export async function sweepCommand(scenarioPath: string, f: SweepFlags): Promise
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   }
+  // As `fanout lab`: a live status line on a terminal, progress lines always.
+  const tty = process.stderr.isTTY;
+  let statusShown = false;
+  const status = tty
+    ? (line: string): void => {
+        process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 120) - 1)}\x1b[K`);
+        statusShown = true;
+      }
+    : null;
   const log = (line: string): void => {
+    if (statusShown) process.stderr.write('\r\x1b[K');
+    statusShown = false;
     process.stderr.write(`${line}\n`);
   };
   let outcome;
   try {
-    outcome = await runSweep({ scenarioPath, strategies: f.strategies, repeat: f.repeat, out: f.out, backend: f.backend, keep: f.keep, log, status: null });
+    outcome = await runSweep({ scenarioPath, strategies: f.strategies, repeat: f.repeat, out: f.out, backend: f.backend, keep: f.keep, log, status });
   } catch (err) {
     if (err instanceof ScenarioError) fail(err.message, EXIT.usage);
     if (err instanceof BackendUnavailableError) fail(err.message, EXIT.usage);

@@ -16,7 +16,7 @@
  * Parameters (a closed list; each is the path of the key it writes in the scenario):
  *   receivers.count              number of receivers (whole numbers)
  *   receivers.down, receivers.up, source.up   link rates ("20mbit")
- *   receivers.loss               loss on every receiver link, percent (5 or "5%")
+ *   receivers.loss (or: loss)    loss on every receiver link, percent (5 or "5%")
  *   file.size                    the generated file's size ("10MiB")
  *   transfer.<protocol>.<key>    a protocol's own option (transfer.p2mp-ftp.mss); the protocol's
  *                                parseOptions checks each value, as for any scenario
@@ -44,6 +44,9 @@ export const SWEEP_PARAMS: Readonly<Record<string, SweepKind>> = {
   'file.size': 'size',
 };
 
+/** Short names, and the path each stands for. */
+export const SWEEP_ALIASES: Readonly<Record<string, string>> = { loss: 'receivers.loss' };
+
 /** `transfer.<protocol>.<key>`: a protocol's own option. */
 const OPTION_PARAM = /^transfer\.([a-z0-9-]+)\.([A-Za-z][A-Za-z0-9]*)$/;
 
@@ -62,6 +65,7 @@ export interface SweepSpec {
 
 /** The kind of a parameter, or undefined when it cannot be swept. */
 export function sweepKind(param: string): SweepKind | undefined {
+  if (Object.hasOwn(SWEEP_ALIASES, param)) return sweepKind(SWEEP_ALIASES[param]!);
   if (Object.hasOwn(SWEEP_PARAMS, param)) return SWEEP_PARAMS[param];
   if (OPTION_PARAM.test(param) && param.split('.')[1] !== 'job') return 'option';
   return undefined;
@@ -75,7 +79,7 @@ export function readSweep(raw: unknown, issues: Issues, path = SWEEP_KEY): Sweep
   const param = o['param'] === undefined ? (issues.add(at(path, 'param'), 'required (the value that changes, e.g. receivers.count)'), undefined) : readString(o['param'], at(path, 'param'), issues, 'a parameter name');
   const kind = param === undefined ? undefined : sweepKind(param);
   if (param !== undefined && kind === undefined) {
-    issues.add(at(path, 'param'), `cannot sweep ${JSON.stringify(param)}: expected one of ${Object.keys(SWEEP_PARAMS).join(', ')} or transfer.<protocol>.<option>`);
+    issues.add(at(path, 'param'), `cannot sweep ${JSON.stringify(param)}: expected one of ${[...Object.keys(SWEEP_PARAMS), ...Object.keys(SWEEP_ALIASES)].join(', ')} or transfer.<protocol>.<option>`);
   }
   const label = o['label'] === undefined ? param : readString(o['label'], at(path, 'label'), issues, 'a text');
   const hasList = o['values'] !== undefined;
@@ -93,7 +97,8 @@ export function readSweep(raw: unknown, issues: Issues, path = SWEEP_KEY): Sweep
     issues.add(path, 'required: values (a list) or from, to and step');
   }
   if (issues.count > before || param === undefined || kind === undefined || values === undefined || label === undefined) return undefined;
-  return { param, path: param.split('.'), kind, values, label };
+  const target = Object.hasOwn(SWEEP_ALIASES, param) ? SWEEP_ALIASES[param]! : param;
+  return { param, path: target.split('.'), kind, values, label };
 }
 
 function readValues(v: unknown, path: string, issues: Issues): SweepValue[] | undefined {

@@ -74,6 +74,12 @@ describe('sweep schema', () => {
     expect(read([1, 2]).problems[0]).toMatch(/^sweep: expected a mapping/);
   });
 
+  it('takes `loss` for receivers.loss', () => {
+    expect(read({ param: 'loss', values: ['1%', '5%'] }).spec).toMatchObject({ param: 'loss', path: ['receivers', 'loss'], kind: 'loss' });
+    const s = expandSweep(`${BASE}sweep: { param: loss, values: [1, 5] }\n`, CAPS, 'x.yaml')!;
+    expect(s.points.map((p) => p.topology.receivers.map((r) => r.lossDownPct))).toEqual([[1, 1, 1, 1], [5, 5, 5, 5]]);
+  });
+
   it('knows which parameters it can sweep', () => {
     expect(sweepKind('transfer.p2mp-ftp.mss')).toBe('option');
     expect(sweepKind('source.up')).toBe('rate');
