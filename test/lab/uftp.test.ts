@@ -59,9 +59,10 @@ describe('uftp plug-in', () => {
   it('sets the rate from the bottleneck link, in the bits uftp counts', () => {
     const t = topo();
     expect(bottleneckBps(t)).toBe(30e6);
-    // 30 Mbit/s x 0.97 x (1400+24)/(1400+24+42)
-    expect(uftpRateKbps(t, UFTP_DEFAULTS, 'fixed')).toBe(Math.floor((30e6 * 0.97 * 1424) / 1466 / 1000));
-    expect(uftpRateKbps(t, UFTP_DEFAULTS, 'tfmcc')).toBe(Math.floor((30e6 * 0.97 * 1432) / 1474 / 1000));
+    // 30 Mbit/s x (1400+24)/(1400+24+42): the link rate in the bits uftp counts
+    expect(uftpRateKbps(t, UFTP_DEFAULTS, 'fixed')).toBe(Math.floor((30e6 * 1424) / 1466 / 1000));
+    expect(uftpRateKbps(t, UFTP_DEFAULTS, 'tfmcc')).toBe(Math.floor((30e6 * 1432) / 1474 / 1000));
+    expect(uftpRateKbps(t, { ...UFTP_DEFAULTS, rateFraction: 0.9 }, 'fixed')).toBe(Math.floor((30e6 * 0.9 * 1424) / 1466 / 1000));
     expect(uftpRateKbps(t, { ...UFTP_DEFAULTS, rateKbps: 1234 }, 'fixed')).toBe(1234);
   });
 
