@@ -3,7 +3,8 @@
  * network, built from the point's topology, torn down after), every contender `repeat` times. Each
  * point's results go in `<out>/point-NN-<value>/` as any lab run's; the sweep's own files go in
  * `<out>`: sweep.csv (one row per run with the value), sweep.json (the stats per point and
- * contender) and sweep-makespan.png.
+ * contender) and sweep-makespan.png, rewritten after every point (so a sweep cut short, by a
+ * failed run or a signal, keeps the points it finished).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { renderChartPng } from '../results/chart-canvas.js';
 import { defaultResultsDir } from '../results/write.js';
 import { runLab, type LabOptions } from '../run.js';
 import type { ScenarioCaps } from '../scenario/schema.js';
+import type { Topology } from '../types.js';
 import { loadSweep, pointName, type Sweep } from './expand.js';
 import { sweepChartConfig, sweepCsv, sweepStats, sweepTable, type SweepRow, type SweepStat } from './results.js';
 import { axisValue } from './schema.js';
@@ -43,6 +45,7 @@ export async function runSweep(o: Omit<LabOptions, 'load'>): Promise<SweepOutcom
   const rows: SweepRow[] = [];
   let backend = '';
   let brokenRuns = 0;
+  let files: string[] = [];
   const checkFailures: string[] = [];
   const n = sweep.points.length;
   log(`sweep ${first.name}: ${sweep.spec.param} over ${n} points (${sweep.spec.values.map(String).join(', ')})`);
@@ -66,14 +69,22 @@ export async function runSweep(o: Omit<LabOptions, 'load'>): Promise<SweepOutcom
     brokenRuns += outcome.brokenRuns;
     checkFailures.push(...outcome.checkFailures.map((f) => `${pointName(sweep.spec, p.value)}: ${f}`));
     for (const run of outcome.results.runs) rows.push({ value: p.value, x: axisValue(sweep.spec.kind, p.value), run, dir });
-    const stats = sweepStats(sweep.spec, rows).filter((s) => s.value === p.value);
-    log(`${tag} done: ${stats.map((s) => `${s.contender} median ${s.medianS.toFixed(2)} s (bound ${s.boundS.toFixed(2)} s)`).join('; ')}`);
+    const here = sweepStats(sweep.spec, rows).filter((s) => s.value === p.value);
+    log(`${tag} done: ${here.map((s) => `${s.contender} median ${s.medianS.toFixed(2)} s (bound ${s.boundS.toFixed(2)} s)`).join('; ')}`);
+    // Written after every point (the points so far), so a sweep cut short keeps what it measured.
+    files = await writeSweep(outDir, first, backend, sweep, rows, startedAt, o.repeat ?? first.repeat, p.index + 1);
   }
+  const stats = sweepStats(sweep.spec, rows);
+  return { sweep, outDir, files, stats, table: sweepTable(sweep.spec, stats), brokenRuns, checkFailures };
+}
+
+/** sweep.csv, sweep.json and sweep-makespan.png for the rows so far (`done` of the sweep's points). */
+async function writeSweep(outDir: string, first: Topology, backend: string, sweep: Sweep, rows: SweepRow[], startedAt: Date, repeats: number, done: number): Promise<string[]> {
   const stats = sweepStats(sweep.spec, rows);
   await mkdir(outDir, { recursive: true });
   const simulated = backend === 'sim';
-  const repeats = first.repeat;
-  const note = `${backend}${simulated ? ' (SIMULATED)' : ''}; line = median of ${o.repeat ?? repeats} run(s) per point, bar = min-max, dashed = lower bound`;
+  const partial = done < sweep.points.length ? `; ${done} of ${sweep.points.length} points so far` : '';
+  const note = `${backend}${simulated ? ' (SIMULATED)' : ''}; line = median of ${repeats} run(s) per point, bar = min-max, dashed = lower bound${partial}`;
   const files: string[] = [];
   const put = async (name: string, data: string | Buffer): Promise<void> => {
     const path = join(outDir, name);
@@ -81,7 +92,7 @@ export async function runSweep(o: Omit<LabOptions, 'load'>): Promise<SweepOutcom
     files.push(path);
   };
   await put('sweep.csv', sweepCsv(first.name, backend, sweep.spec, rows));
-  await put('sweep.json', `${JSON.stringify({ scenario: first.name, description: first.description, backend, param: sweep.spec.param, values: sweep.spec.values, startedAt: startedAt.toISOString(), stats }, null, 2)}\n`);
+  await put('sweep.json', `${JSON.stringify({ scenario: first.name, description: first.description, backend, param: sweep.spec.param, values: sweep.spec.values, pointsDone: done, startedAt: startedAt.toISOString(), stats }, null, 2)}\n`);
   await put('sweep-makespan.png', renderChartPng(sweepChartConfig(`${first.name}: makespan against ${sweep.spec.label}`, sweep.spec, stats, note)));
-  return { sweep, outDir, files, stats, table: sweepTable(sweep.spec, stats), brokenRuns, checkFailures };
+  return files;
 }
