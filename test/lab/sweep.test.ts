@@ -218,3 +218,17 @@ describe('sweep results', () => {
     expect(pointDirName(11, '10 mbit/s')).toBe('point-12-10_mbit_s');
   });
 });
+
+describe('a sweep where one scenario is expected', () => {
+  it('says it is a sweep, not an unknown key', async () => {
+    const { parseScenario } = await import('../../lab/scenario/index.js');
+    try {
+      parseScenario(`${BASE}sweep: { param: receivers.count, values: [1, 2] }\n`, CAPS, 'x.yaml');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ScenarioError).issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+        'sweep: this file is a sweep (one parameter, many values): `fanout lab` runs it point by point (lab/sweep/schema.ts); here one scenario is expected',
+      ]);
+    }
+  });
+});
