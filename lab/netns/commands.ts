@@ -11,8 +11,8 @@
  * uploads on `eth0` inside the host. Its builders are re-exported for existing callers.
  */
 import { pinnedNeighbourLines } from '../neighbours.js';
-import { GSO_MAX_SEGS, htbClassArgs, initialShapeLines, shapeLines } from '../shaping.js';
-import { HOST_IFNAME, LAB_PREFIX_LEN, planHosts, planNamespaces, type HostPlan, type NetnsPlan } from './plan.js';
+import { GSO_MAX_SEGS, htbClassArgs, initialShapeLines, shapeLines, trunkShapeLines } from '../shaping.js';
+import { HOST_IFNAME, LAB_PREFIX_LEN, planHosts, planNamespaces, portMaster, type HostPlan, type NetnsPlan } from './plan.js';
 
 export { HTB_BURST_MS, HTB_MTU_BYTES, htbBurstBytes, htbClassArgs, htbRate, shapeLines } from '../shaping.js';
 
@@ -53,7 +53,8 @@ export function createNamespaces(plan: NetnsPlan): Invocation {
  * not pay anyway. The result is what the bounds assume: one multicast packet costs the source's up
  * link once and each other host's down link once (the bridge replicates it; the shaping on each
  * port's egress counts each copy). A service host (a tracker) also receives the copies, on its
- * unshaped port.
+ * unshaped port. Site bridges get the same settings: a multicast packet crosses a site's trunk
+ * once, and the site's bridge replicates it to its receivers.
  */
 export const BRIDGE_MULTICAST_OPTS = 'mcast_snooping 0 mcast_querier 0';
 
@@ -68,12 +69,23 @@ export const MULTICAST_ROUTE = '224.0.0.0/4';
  */
 export function bridgeSetupLines(plan: NetnsPlan): string[] {
   const lines = ['link set lo up', `link add ${plan.bridge} type bridge ${BRIDGE_MULTICAST_OPTS}`, `link set ${plan.bridge} addrgenmode none`];
+  // Sites: a bridge each (the same multicast settings), joined to the core bridge by a veth trunk with both ends in this namespace.
+  for (const s of plan.sites) {
+    lines.push(
+      `link add ${s.bridge} type bridge ${BRIDGE_MULTICAST_OPTS}`,
+      `link set ${s.bridge} addrgenmode none`,
+      `link add ${s.coreEnd} type veth peer name ${s.siteEnd}`,
+      `link set ${s.coreEnd} addrgenmode none master ${plan.bridge} up`,
+      `link set ${s.siteEnd} addrgenmode none master ${s.bridge} up`,
+    );
+  }
   for (const h of planHosts(plan)) {
     lines.push(
       `link add ${h.bridgePort} type veth peer name ${HOST_IFNAME} netns ${h.ns}`,
-      `link set ${h.bridgePort} addrgenmode none master ${plan.bridge} up`,
+      `link set ${h.bridgePort} addrgenmode none master ${portMaster(plan, h)} up`,
     );
   }
+  for (const s of plan.sites) lines.push(`link set ${s.bridge} up`);
   lines.push(`link set ${plan.bridge} up`);
   return lines;
 }
@@ -128,11 +140,14 @@ export function pinNeighbours(plan: NetnsPlan, host: HostPlan, macOf: (h: HostPl
 
 // ---- shaping --------------------------------------------------------------------------------
 
-/** Lines for `tc -n <bridge ns> -batch -`: every shaped download. */
+/** Lines for `tc -n <bridge ns> -batch -`: every shaped download, then every site's trunk (down on its core end, up on its site end). */
 export function bridgeShapingLines(plan: NetnsPlan): string[] {
-  return planHosts(plan)
-    .filter((h) => h.downBps !== Infinity)
-    .flatMap((h) => shapeLines(h.bridgePort, h.downBps));
+  return [
+    ...planHosts(plan)
+      .filter((h) => h.downBps !== Infinity)
+      .flatMap((h) => shapeLines(h.bridgePort, h.downBps)),
+    ...plan.sites.flatMap((s) => trunkShapeLines(s.coreEnd, s.downBps, s.siteEnd, s.upBps)),
+  ];
 }
 
 /** Lines for `tc -n <host ns> -batch -`: the host's upload (empty when unshaped). */

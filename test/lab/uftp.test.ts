@@ -95,7 +95,7 @@ describe('uftp plug-in', () => {
     const t = topo();
     const ctx: RunContext<UftpOptions> = {
       topology: t, variant: 'tfmcc', contender: 'uftp/tfmcc', options: UFTP_DEFAULTS, repeat: 1, srcFile: '/w/src.bin', fileBytes: 16 << 20,
-      runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, address: () => '198.18.0.1', runId: 'x',
+      runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, poolDir: (i) => `/w/pool/rx${i}`, address: () => '198.18.0.1', runId: 'x',
     };
     const [rx, tx] = uftp.phases(ctx);
     expect(rx!.procs).toHaveLength(4);
