@@ -65,5 +65,5 @@ sweep: { param: receivers.count, values: [1, 2] }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 300_000);
 });
