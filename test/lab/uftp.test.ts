@@ -80,6 +80,13 @@ describe('uftp plug-in', () => {
     expect(b2.seconds).toBeCloseTo((2 ** 20 * uftpWireFactor(1400, 'fixed')) / (10e6 / 8), 6);
   });
 
+  it('counts one copy through a site\'s trunk', () => {
+    const t = { ...topo(), sites: [{ name: 'a', receivers: [0, 1], upBps: 10e6, downBps: 8e6 }] };
+    const b = uftpBound(t, UFTP_DEFAULTS, 2 ** 20, 'fixed');
+    expect(b.binding).toBe('multicast: site-down');
+    expect(b.seconds).toBeCloseTo((2 ** 20 * uftpWireFactor(1400, 'fixed') * 8) / 8e6, 6);
+  });
+
   it('reads per-node completion from uftpd\'s log, with its microsecond time', () => {
     const t = parseUftpTime('2026/12/03 11:46:19.876311: [0703AE7A/00:0001]: done file close');
     expect(t).toBe(new Date(2026, 11, 3, 11, 46, 19).getTime() + 876.311);

@@ -40,7 +40,7 @@
  * `Transfer aborted` / `aborted` lines are errors. Verification: byte for byte against the source.
  *
  * Lower bound (multicast): one copy of the file leaves the source and the bridge replicates it, so
- *   T >= max( F' / u_s,  max_i F' / ((1 - p_i) d_i) )
+ *   T >= max( F' / u_s,  max_i F' / ((1 - p_i) d_i),  max_k F' / D_k )   (D_k: site k's trunk down)
  * with F' = F x (block + 66) / block (24 UFTP + 8 UDP + 20 IP + 14 Ethernet bytes per block; +8
  * for TFMCC's extension: the bound uses the fixed variant's smaller framing, so it holds for both)
  * and link rates as HTB counts them; events integrated (lab/bound-whole.ts).
@@ -262,5 +262,14 @@ export function uftpBound(t: Topology, o: UftpOptions, fileBytes: number, varian
   });
   // Kumar-Ross's aggregate term counts unicast copies; with multicast the bridge replicates.
   const { sourceUpS, slowestDownS } = kr.terms;
-  return sourceUpS >= slowestDownS ? { seconds: sourceUpS, binding: 'multicast: source-up' } : { seconds: slowestDownS, binding: 'multicast: slowest-down' };
+  // A site's trunk carries one copy into the site (its bridge replicates it to the site's receivers).
+  const wireBytes = fileBytes * uftpWireFactor(o.blockBytes, variant);
+  const siteDownS = Math.max(0, ...(t.sites ?? []).map((s) => (Number.isFinite(s.downBps) ? (wireBytes * 8) / s.downBps : 0)));
+  const terms: [number, string][] = [
+    [sourceUpS, 'multicast: source-up'],
+    [slowestDownS, 'multicast: slowest-down'],
+    [siteDownS, 'multicast: site-down'],
+  ];
+  const [seconds, binding] = terms.reduce((a, b) => (b[0] > a[0] ? b : a));
+  return { seconds, binding };
 }
