@@ -1,0 +1,90 @@
+/**
+ * Encoder: holds the k source symbols of one generation in its kernel's workspace and produces
+ * systematic packets (symbol i as is, coefficient vector e_i) and coded packets (a random linear
+ * combination under the code's parameters: dense, sparse or banded, over GF(2) or GF(2^8)).
+ *
+ * Workspace layout (offsets 16-aligned): k source symbols at stride align16(symbolBytes), then the
+ * output symbol, then the term list of combine (k words) and its coefficients (k bytes).
+ */
+import { CodecError } from './errors.js';
+import type { Kernel, KernelFactory } from './kernel.js';
+import { align16, checkParams, drawCoeffs, type CodeParams } from './params.js';
+import { defaultKernelFactory } from './select.js';
+
+export interface CodedPacket {
+  /** Length k, one coefficient per byte (GF(2): 0 or 1). */
+  coeffs: Uint8Array;
+  /** symbolBytes long. */
+  payload: Uint8Array;
+}
+
+export interface CodecOptions {
+  /** Which kernel does the arithmetic; default: WebAssembly SIMD when available, else TypeScript. */
+  kernel?: KernelFactory;
+}
+
+export class Encoder {
+  readonly params: CodeParams;
+  private readonly kern: Kernel;
+  private readonly stride: number;
+  private readonly out: number;
+  private readonly list: number;
+  private readonly coefs: number;
+
+  constructor(
+    p: CodeParams,
+    source: Uint8Array,
+    private readonly rng: () => number,
+    opts: CodecOptions = {},
+  ) {
+    checkParams(p);
+    this.params = { ...p };
+    const { k, symbolBytes: s } = p;
+    if (!(source instanceof Uint8Array) || source.length !== k * s)
+      throw new CodecError('BAD_SOURCE', `source must be a Uint8Array of k*symbolBytes = ${k * s} bytes, got ${source?.length}`);
+    this.stride = align16(s);
+    this.out = k * this.stride;
+    this.list = this.out + this.stride;
+    this.coefs = this.list + align16(4 * k);
+    this.kern = (opts.kernel ?? defaultKernelFactory())(this.coefs + align16(k));
+    for (let i = 0; i < k; i++) this.kern.mem.set(source.subarray(i * s, (i + 1) * s), i * this.stride);
+  }
+
+  get kernelName(): string {
+    return this.kern.name;
+  }
+
+  /** Source symbol i with the unit coefficient vector e_i. */
+  systematic(i: number): CodedPacket {
+    const { k, symbolBytes: s } = this.params;
+    if (!Number.isInteger(i) || i < 0 || i >= k) throw new CodecError('BAD_INDEX', `systematic index must be in [0, ${k}), got ${i}`);
+    const coeffs = new Uint8Array(k);
+    coeffs[i] = 1;
+    return { coeffs, payload: this.kern.mem.slice(i * this.stride, i * this.stride + s) };
+  }
+
+  /** A random combination of the source symbols under the code's parameters. */
+  coded(): CodedPacket {
+    const coeffs = drawCoeffs(this.params, this.rng);
+    return { coeffs, payload: this.combine(coeffs) };
+  }
+
+  /** The payload for a given coefficient vector (checked by the caller: length k, valid for the field). */
+  combine(coeffs: Uint8Array): Uint8Array {
+    const { k, symbolBytes: s } = this.params;
+    const { mem, words } = this.kern;
+    let n = 0;
+    const l = this.list >> 2;
+    for (let i = 0; i < k; i++) {
+      const c = coeffs[i]!;
+      if (c !== 0) {
+        words[l + n] = i * this.stride;
+        mem[this.coefs + n] = c;
+        n++;
+      }
+    }
+    mem.fill(0, this.out, this.out + s);
+    this.kern.combine(this.out, s, n, this.list, this.coefs);
+    return mem.slice(this.out, this.out + s);
+  }
+}

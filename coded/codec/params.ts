@@ -1,0 +1,116 @@
+/**
+ * Code parameters, their validation, and the coefficient vectors of a code: how an encoder draws
+ * them (dense, sparse, banded) and how they travel on the wire (GF(2): 8 per byte; GF(2^8): 1 per byte).
+ */
+import { CodecError } from './errors.js';
+
+export type Field = 'gf2' | 'gf256';
+
+export interface CodeParams {
+  field: Field;
+  /** Symbols per generation (the code's dimension). */
+  k: number;
+  symbolBytes: number;
+  /**
+   * Fraction of nonzero coefficients, 0 < d <= 1. Absent (or 1 for GF(2^8)): dense, every coefficient
+   * uniform over the field (for GF(2) that is density 1/2; density 1 over GF(2) would make every
+   * packet the all-ones vector, so it is read as dense too). Otherwise each coefficient is nonzero
+   * with probability d, and a nonzero one is uniform over the nonzero elements.
+   */
+  density?: number;
+  /**
+   * Banded code like sparsenc's BAND: the nonzeros of a coded packet lie in a window of `band`
+   * consecutive symbols starting at a uniform position in [0, k - band]; the window's first
+   * coefficient is nonzero, the others follow `density`.
+   */
+  band?: number;
+}
+
+/** Largest k accepted: coefficient rows are k bytes and a decoder holds k rows of k + symbolBytes. */
+export const MAX_K = 4096;
+export const MAX_SYMBOL_BYTES = 65536;
+
+export function checkParams(p: CodeParams): void {
+  if (p === null || typeof p !== 'object') throw new CodecError('BAD_PARAMS', 'params must be an object');
+  if (p.field !== 'gf2' && p.field !== 'gf256') throw new CodecError('BAD_PARAMS', `field must be 'gf2' or 'gf256', got ${String(p.field)}`);
+  if (!Number.isInteger(p.k) || p.k < 1 || p.k > MAX_K) throw new CodecError('BAD_PARAMS', `k must be an integer in [1, ${MAX_K}], got ${p.k}`);
+  if (!Number.isInteger(p.symbolBytes) || p.symbolBytes < 1 || p.symbolBytes > MAX_SYMBOL_BYTES)
+    throw new CodecError('BAD_PARAMS', `symbolBytes must be an integer in [1, ${MAX_SYMBOL_BYTES}], got ${p.symbolBytes}`);
+  if (p.density !== undefined && !(p.density > 0 && p.density <= 1))
+    throw new CodecError('BAD_PARAMS', `density must be in (0, 1], got ${p.density}`);
+  if (p.band !== undefined && (!Number.isInteger(p.band) || p.band < 1 || p.band > p.k))
+    throw new CodecError('BAD_PARAMS', `band must be an integer in [1, k=${p.k}], got ${p.band}`);
+}
+
+/** One random coefficient: dense (uniform over the field) or nonzero with probability `density`. */
+function draw(field: Field, density: number | undefined, rng: () => number): number {
+  if (density === undefined || density === 1) {
+    return field === 'gf2' ? (rng() < 0.5 ? 1 : 0) : Math.floor(rng() * 256) & 0xff;
+  }
+  if (rng() >= density) return 0;
+  return nonzero(field, rng);
+}
+
+function nonzero(field: Field, rng: () => number): number {
+  return field === 'gf2' ? 1 : 1 + (Math.floor(rng() * 255) % 255);
+}
+
+/** A coefficient vector for a coded packet under `p`, never all zero. */
+export function drawCoeffs(p: CodeParams, rng: () => number): Uint8Array {
+  const c = new Uint8Array(p.k);
+  let lo = 0;
+  let hi = p.k;
+  if (p.band !== undefined && p.band < p.k) {
+    lo = Math.min(p.k - p.band, Math.floor(rng() * (p.k - p.band + 1)));
+    hi = lo + p.band;
+  }
+  if (p.band !== undefined) {
+    c[lo] = nonzero(p.field, rng);
+    for (let i = lo + 1; i < hi; i++) c[i] = draw(p.field, p.density, rng);
+    return c;
+  }
+  for (;;) {
+    let any = 0;
+    for (let i = lo; i < hi; i++) any |= c[i] = draw(p.field, p.density, rng);
+    if (any !== 0) return c;
+  }
+}
+
+/** Throws unless `coeffs` is a valid coefficient vector of length k for `field`. */
+export function checkCoeffs(field: Field, k: number, coeffs: Uint8Array): void {
+  if (!(coeffs instanceof Uint8Array)) throw new CodecError('BAD_PACKET', 'coeffs must be a Uint8Array');
+  if (coeffs.length !== k) throw new CodecError('BAD_COEFFS_LENGTH', `coefficient vector has ${coeffs.length} entries, expected k=${k}`);
+  if (field === 'gf2') {
+    for (let i = 0; i < k; i++) if (coeffs[i]! > 1) throw new CodecError('BAD_COEFF_VALUE', `GF(2) coefficient ${i} is ${coeffs[i]}, expected 0 or 1`);
+  }
+}
+
+/** Bytes of a packed coefficient vector on the wire. */
+export function packedCoeffBytes(field: Field, k: number): number {
+  return field === 'gf2' ? Math.ceil(k / 8) : k;
+}
+
+/** Wire form: GF(2) packs 8 coefficients per byte, coefficient i at bit (i & 7) of byte i >> 3 (LSB first). */
+export function packCoeffs(field: Field, coeffs: Uint8Array): Uint8Array {
+  checkCoeffs(field, coeffs.length, coeffs);
+  if (field === 'gf256') return coeffs.slice();
+  const out = new Uint8Array(Math.ceil(coeffs.length / 8));
+  for (let i = 0; i < coeffs.length; i++) if (coeffs[i]) out[i >> 3] = out[i >> 3]! | (1 << (i & 7));
+  return out;
+}
+
+/** Inverse of packCoeffs; throws a CodecError on a wrong length or nonzero GF(2) padding bits. */
+export function unpackCoeffs(field: Field, k: number, bytes: Uint8Array): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw new CodecError('BAD_PACKET', 'packed coefficients must be a Uint8Array');
+  const want = packedCoeffBytes(field, k);
+  if (bytes.length !== want) throw new CodecError('BAD_COEFFS_LENGTH', `packed coefficients are ${bytes.length} bytes, expected ${want} for k=${k}`);
+  if (field === 'gf256') return bytes.slice();
+  const out = new Uint8Array(k);
+  for (let i = 0; i < k; i++) out[i] = (bytes[i >> 3]! >> (i & 7)) & 1;
+  if (k & 7 && bytes[want - 1]! >> (k & 7)) throw new CodecError('BAD_COEFF_VALUE', `nonzero padding bits after coefficient ${k - 1}`);
+  return out;
+}
+
+export function align16(n: number): number {
+  return (n + 15) & ~15;
+}
