@@ -34,7 +34,7 @@ export class Decoder {
   private readonly ck: number;
   /** Bytes of a whole row's live part: ck + symbolBytes. */
   private readonly rowLen: number;
-  /** slot[q] = offset of the row with pivot q, or -1. */
+  /** slot[q] = absolute offset of the row with pivot q, or -1. */
   private readonly slot: Int32Array;
   /** Offsets of free rows (scratch for the next packet, output of recode). */
   private readonly free: number[] = [];
@@ -52,11 +52,14 @@ export class Decoder {
     this.rowLen = this.ck + s;
     const stride = this.ck + align16(s);
     const rows = k + 2;
-    this.list = rows * stride;
-    this.coefs = this.list + align16(4 * k);
-    this.kern = (opts.kernel ?? defaultKernelFactory())(this.coefs + align16(k));
+    const list = rows * stride;
+    const coefs = list + align16(4 * k);
+    this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
+    const base = this.kern.base;
+    this.list = base + list;
+    this.coefs = base + coefs;
     this.slot = new Int32Array(k).fill(-1);
-    for (let r = rows - 1; r >= 0; r--) this.free.push(r * stride);
+    for (let r = rows - 1; r >= 0; r--) this.free.push(base + r * stride);
   }
 
   get kernelName(): string {
@@ -77,12 +80,28 @@ export class Decoder {
     return this._received;
   }
 
+  /**
+   * Gives the workspace back (the WebAssembly kernel's memory is shared by all codecs). Optional
+   * (a finalizer does it once the decoder is garbage) but prompt; any later call throws DISPOSED.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.kern.dispose();
+  }
+
+  private disposed = false;
+  private live(): void {
+    if (this.disposed) throw new CodecError('DISPOSED', 'decoder used after dispose()');
+  }
+
   add(pkt: CodedPacket): AddResult {
     const { k, symbolBytes: s, field } = this.params;
     if (pkt === null || typeof pkt !== 'object') throw new CodecError('BAD_PACKET', 'packet must be an object');
     checkCoeffs(field, k, pkt.coeffs);
     if (!(pkt.payload instanceof Uint8Array)) throw new CodecError('BAD_PACKET', 'payload must be a Uint8Array');
     if (pkt.payload.length !== s) throw new CodecError('BAD_PAYLOAD_LENGTH', `payload is ${pkt.payload.length} bytes, expected symbolBytes=${s}`);
+    this.live();
     this._received++;
     if (this.complete) {
       this._dependent++;
@@ -137,6 +156,7 @@ export class Decoder {
   /** The k * symbolBytes decoded bytes; throws NOT_COMPLETE before full rank. */
   data(): Uint8Array {
     const { k, symbolBytes: s } = this.params;
+    this.live();
     if (!this.complete) throw new CodecError('NOT_COMPLETE', `rank ${this._rank} of ${k}: cannot decode yet`);
     const out = new Uint8Array(k * s);
     for (let q = 0; q < k; q++) {
@@ -152,6 +172,7 @@ export class Decoder {
    * the field; never the zero vector (the held rows are independent). null at rank 0.
    */
   recode(rng: () => number): CodedPacket | null {
+    this.live();
     if (this._rank === 0) return null;
     const { k, symbolBytes: s, field } = this.params;
     const kern = this.kern;

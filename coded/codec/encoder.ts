@@ -8,7 +8,7 @@
  */
 import { CodecError } from './errors.js';
 import type { Kernel, KernelFactory } from './kernel.js';
-import { align16, checkParams, drawCoeffs, type CodeParams } from './params.js';
+import { align16, checkCoeffs, checkParams, drawCoeffs, type CodeParams } from './params.js';
 import { defaultKernelFactory } from './select.js';
 
 export interface CodedPacket {
@@ -27,6 +27,8 @@ export class Encoder {
   readonly params: CodeParams;
   private readonly kern: Kernel;
   private readonly stride: number;
+  /** Absolute offsets in the kernel's memory: source symbols, output symbol, combine's term list and coefficients. */
+  private readonly src0: number;
   private readonly out: number;
   private readonly list: number;
   private readonly coefs: number;
@@ -43,11 +45,16 @@ export class Encoder {
     if (!(source instanceof Uint8Array) || source.length !== k * s)
       throw new CodecError('BAD_SOURCE', `source must be a Uint8Array of k*symbolBytes = ${k * s} bytes, got ${source?.length}`);
     this.stride = align16(s);
-    this.out = k * this.stride;
-    this.list = this.out + this.stride;
-    this.coefs = this.list + align16(4 * k);
-    this.kern = (opts.kernel ?? defaultKernelFactory())(this.coefs + align16(k));
-    for (let i = 0; i < k; i++) this.kern.mem.set(source.subarray(i * s, (i + 1) * s), i * this.stride);
+    const out = k * this.stride;
+    const list = out + this.stride;
+    const coefs = list + align16(4 * k);
+    this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
+    const base = this.kern.base;
+    this.src0 = base;
+    this.out = base + out;
+    this.list = base + list;
+    this.coefs = base + coefs;
+    for (let i = 0; i < k; i++) this.kern.mem.set(source.subarray(i * s, (i + 1) * s), this.src0 + i * this.stride);
   }
 
   get kernelName(): string {
@@ -60,25 +67,45 @@ export class Encoder {
     if (!Number.isInteger(i) || i < 0 || i >= k) throw new CodecError('BAD_INDEX', `systematic index must be in [0, ${k}), got ${i}`);
     const coeffs = new Uint8Array(k);
     coeffs[i] = 1;
-    return { coeffs, payload: this.kern.mem.slice(i * this.stride, i * this.stride + s) };
+    this.live();
+    const at = this.src0 + i * this.stride;
+    return { coeffs, payload: this.kern.mem.slice(at, at + s) };
   }
 
   /** A random combination of the source symbols under the code's parameters. */
   coded(): CodedPacket {
+    this.live();
     const coeffs = drawCoeffs(this.params, this.rng);
     return { coeffs, payload: this.combine(coeffs) };
   }
 
-  /** The payload for a given coefficient vector (checked by the caller: length k, valid for the field). */
+  /**
+   * Gives the workspace back (the WebAssembly kernel's memory is shared by all codecs). Optional
+   * (a finalizer does it once the encoder is garbage) but prompt; any later call throws DISPOSED.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.kern.dispose();
+  }
+
+  private disposed = false;
+  private live(): void {
+    if (this.disposed) throw new CodecError('DISPOSED', 'encoder used after dispose()');
+  }
+
+  /** The payload for a given coefficient vector (length k, valid for the field, else a CodecError). */
   combine(coeffs: Uint8Array): Uint8Array {
     const { k, symbolBytes: s } = this.params;
+    this.live();
+    checkCoeffs(this.params.field, k, coeffs);
     const { mem, words } = this.kern;
     let n = 0;
     const l = this.list >> 2;
     for (let i = 0; i < k; i++) {
       const c = coeffs[i]!;
       if (c !== 0) {
-        words[l + n] = i * this.stride;
+        words[l + n] = this.src0 + i * this.stride;
         mem[this.coefs + n] = c;
         n++;
       }

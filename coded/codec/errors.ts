@@ -13,7 +13,8 @@ export type CodecErrorCode =
   | 'BAD_COEFF_VALUE' // a GF(2) coefficient other than 0 or 1, or nonzero padding bits
   | 'BAD_PAYLOAD_LENGTH' // payload not symbolBytes long
   | 'BAD_PACKET' // not a { coeffs: Uint8Array, payload: Uint8Array } at all
-  | 'NOT_COMPLETE'; // data() before the decoder has full rank
+  | 'NOT_COMPLETE' // data() before the decoder has full rank
+  | 'DISPOSED'; // used after dispose()
 
 export class CodecError extends Error {
   override readonly name = 'CodecError';

@@ -1,9 +1,7 @@
 /**
- * The WebAssembly SIMD kernel (kernel.wat): one instance per workspace, whose memory is the
- * workspace, so the codec's bytes never cross the JS/wasm boundary. The module is compiled once,
- * synchronously, at first use; each Encoder/Decoder instantiates it (synchronously: a few
- * microseconds) over a memory sized for it, with the 8 KiB of split-nibble tables placed after the
- * workspace.
+ * The WebAssembly SIMD kernel (kernel.wat). Codecs keep their symbols in the instance's memory, so
+ * their bytes never cross the JS/wasm boundary: only offsets do. The module is compiled and
+ * instantiated once, synchronously, at first use; the 8 KiB of split-nibble tables sit at address 0.
  */
 import { readFileSync } from 'node:fs';
 import { MUL } from './gf256.js';
@@ -17,7 +15,7 @@ interface WasmModule { readonly __wasmModule: unique symbol }
 interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (m: WasmModule, imports: object) => { exports: object };
-  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
+  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer; grow(pages: number): number };
   Global: new (d: { value: 'i32'; mutable: boolean }, v: number) => object;
   validate(bytes: Uint8Array): boolean;
 }
@@ -40,35 +38,127 @@ export const NIBBLE_TABLES: Uint8Array = (() => {
   return t;
 })();
 
-class WasmKernel implements Kernel {
-  readonly name = 'wasm-simd';
-  readonly mem: Uint8Array;
-  readonly words: Uint32Array;
-  readonly mulAdd: (dst: number, src: number, len: number, c: number) => void;
-  readonly scale: (dst: number, len: number, c: number) => void;
-  readonly combine: (dst: number, len: number, n: number, list: number, coefs: number) => void;
+/**
+ * One instance and one memory for every codec made by a factory: the exported functions are then
+ * the same few JS functions at every call site, which V8 calls through a fast specialised wrapper
+ * (an instance per codec left every call on the generic JS-to-wasm wrapper, and cost ~0.2 ms of
+ * Memory and Instance creation per codec). Workspaces are carved out of the memory by a first-fit
+ * allocator with coalescing; the memory grows when none fits, and the views are refreshed then.
+ */
+class SharedInstance {
+  u8: Uint8Array;
+  u32: Uint32Array;
+  readonly mulAdd: Exports['mul_add'];
+  readonly scale: Exports['scale'];
+  readonly combine: Exports['combine'];
+  private readonly memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  /** Free blocks [addr, size], sorted by address, never adjacent (coalesced). */
+  private readonly freeList: [number, number][] = [];
+  private readonly finalizer = new FinalizationRegistry<[number, number]>(([addr, size]) => this.release(addr, size));
 
-  constructor(wa: WasmApi, module: WasmModule, bytes: number) {
-    const size = Math.ceil(bytes / 16) * 16;
-    const memory = new wa.Memory({ initial: Math.ceil((size + NIBBLE_TABLES.length) / 65536) });
-    new Uint8Array(memory.buffer).set(NIBBLE_TABLES, size);
-    const tab = new wa.Global({ value: 'i32', mutable: false }, size);
+  constructor(wa: WasmApi, module: WasmModule) {
+    const memory = new wa.Memory({ initial: 1 }) as SharedInstance['memory'];
+    this.memory = memory;
+    new Uint8Array(memory.buffer).set(NIBBLE_TABLES, 0);
+    const tab = new wa.Global({ value: 'i32', mutable: false }, 0);
     const ex = new wa.Instance(module, { env: { mem: memory, tab } }).exports as unknown as Exports;
-    // The memory never grows (the module has no memory.grow), so these views stay valid.
-    this.mem = new Uint8Array(memory.buffer, 0, size);
-    this.words = new Uint32Array(memory.buffer, 0, size >> 2);
     this.mulAdd = ex.mul_add;
     this.scale = ex.scale;
     this.combine = ex.combine;
+    this.u8 = new Uint8Array(memory.buffer);
+    this.u32 = new Uint32Array(memory.buffer);
+    const first = NIBBLE_TABLES.length;
+    this.freeList.push([first, memory.buffer.byteLength - first]);
+  }
+
+  alloc(bytes: number, owner: object): number {
+    const size = Math.max(64, Math.ceil(bytes / 64) * 64);
+    for (;;) {
+      for (let i = 0; i < this.freeList.length; i++) {
+        const [addr, len] = this.freeList[i]!;
+        if (len < size) continue;
+        if (len === size) this.freeList.splice(i, 1);
+        else this.freeList[i] = [addr + size, len - size];
+        this.u8.fill(0, addr, addr + size);
+        this.finalizer.register(owner, [addr, size], owner);
+        return addr;
+      }
+      const old = this.memory.buffer.byteLength;
+      this.memory.grow(Math.ceil(size / 65536));
+      this.u8 = new Uint8Array(this.memory.buffer);
+      this.u32 = new Uint32Array(this.memory.buffer);
+      this.release(old, this.memory.buffer.byteLength - old);
+    }
+  }
+
+  free(addr: number, bytes: number, owner: object): void {
+    this.finalizer.unregister(owner);
+    this.release(addr, Math.max(64, Math.ceil(bytes / 64) * 64));
+  }
+
+  /** Bytes in free blocks and in the whole memory (tests check nothing leaks). */
+  usage(): { freeBytes: number; totalBytes: number } {
+    return { freeBytes: this.freeList.reduce((a, [, l]) => a + l, 0), totalBytes: this.memory.buffer.byteLength };
+  }
+
+  private release(addr: number, size: number): void {
+    const f = this.freeList;
+    let i = 0;
+    while (i < f.length && f[i]![0] < addr) i++;
+    f.splice(i, 0, [addr, size]);
+    if (i + 1 < f.length && f[i]![0] + f[i]![1] === f[i + 1]![0]) {
+      f[i]![1] += f[i + 1]![1];
+      f.splice(i + 1, 1);
+    }
+    if (i > 0 && f[i - 1]![0] + f[i - 1]![1] === f[i]![0]) {
+      f[i - 1]![1] += f[i]![1];
+      f.splice(i, 1);
+    }
   }
 }
 
+class WasmKernel implements Kernel {
+  readonly name = 'wasm-simd';
+  readonly base: number;
+  readonly mulAdd: Exports['mul_add'];
+  readonly scale: Exports['scale'];
+  readonly combine: Exports['combine'];
+  private freed = false;
+
+  constructor(
+    private readonly shared: SharedInstance,
+    private readonly bytes: number,
+  ) {
+    this.base = shared.alloc(bytes, this);
+    this.mulAdd = shared.mulAdd;
+    this.scale = shared.scale;
+    this.combine = shared.combine;
+  }
+
+  get mem(): Uint8Array {
+    return this.shared.u8;
+  }
+  get words(): Uint32Array {
+    return this.shared.u32;
+  }
+
+  dispose(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.shared.free(this.base, this.bytes, this);
+  }
+}
+
+/** A kernel factory over wasm bytes, with the usage of its shared memory (for tests and the bench). */
+export interface WasmKernelFactory extends KernelFactory {
+  usage(): { freeBytes: number; totalBytes: number };
+}
+
 /** A factory over compiled kernel bytes (the tests pass bytes compiled from kernel.wat themselves). */
-export function wasmKernelFactory(wasm: Uint8Array): KernelFactory {
+export function wasmKernelFactory(wasm: Uint8Array): WasmKernelFactory {
   if (!WA) throw new Error('no WebAssembly in this runtime');
-  const wa = WA;
-  const module = new wa.Module(wasm);
-  return (bytes) => new WasmKernel(wa, module, bytes);
+  const shared = new SharedInstance(WA, new WA.Module(wasm));
+  return Object.assign((bytes: number) => new WasmKernel(shared, bytes), { usage: () => shared.usage() });
 }
 
 /** Whether this runtime runs WebAssembly SIMD (a module with one v128 op validates). */

@@ -17,10 +17,17 @@ import { MUL } from './gf256.js';
 
 export interface Kernel {
   readonly name: string;
-  /** The workspace: all offsets are into this. */
+  /**
+   * The memory holding the workspace, which is mem[base, base + bytes); all offsets are absolute
+   * (base is a multiple of 16). Read it afresh after creating another codec: the WebAssembly kernel's
+   * shared memory may have grown, which replaces the views.
+   */
   readonly mem: Uint8Array;
   /** The same bytes as 32-bit words (term lists for combine). */
   readonly words: Uint32Array;
+  readonly base: number;
+  /** Gives the workspace back; the kernel must not be used afterwards. */
+  dispose(): void;
   /** mem[dst..dst+len) ^= c * mem[src..src+len). */
   mulAdd(dst: number, src: number, len: number, c: number): void;
   /** mem[dst..dst+len) = c * mem[dst..dst+len). */
@@ -40,12 +47,15 @@ export class TsKernel implements Kernel {
   readonly name = 'ts';
   readonly mem: Uint8Array;
   readonly words: Uint32Array;
+  readonly base = 0;
 
   constructor(bytes: number) {
     const size = Math.ceil(bytes / 16) * 16;
     this.mem = new Uint8Array(size);
     this.words = new Uint32Array(this.mem.buffer, 0, size >> 2);
   }
+
+  dispose(): void {}
 
   mulAdd(dst: number, src: number, len: number, c: number): void {
     tsMulAdd(this.mem, this.words, dst, src, len, c);

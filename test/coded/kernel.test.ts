@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileKernel } from '../../coded/codec/compile-wat.js';
-import { kernelStatus, TsKernel, wasmKernelFactory, wasmSimdSupported, type Kernel, type KernelFactory } from '../../coded/codec/index.js';
+import { kernelStatus, TsKernel, wasmKernelFactory, wasmSimdSupported, type Kernel, type KernelFactory, type WasmKernelFactory } from '../../coded/codec/index.js';
 import { runCodecSuite } from './codec-suite.js';
 
 // The kernel compiled here from kernel.wat, not the build's artefact, so the source is what is tested.
-let wasm: KernelFactory;
+let wasm: WasmKernelFactory;
 beforeAll(async () => {
   wasm = wasmKernelFactory(await compileKernel());
 });
@@ -17,9 +17,12 @@ const SIZE = 8192;
 function pair(seedBytes: Uint8Array): [Kernel, Kernel] {
   const t = new TsKernel(SIZE);
   const w = wasm(SIZE);
-  for (const k of [t, w]) for (let i = 0; i < SIZE; i++) k.mem[i] = seedBytes[i % seedBytes.length]! ^ (i * 151);
+  for (const k of [t, w]) for (let i = 0; i < SIZE; i++) k.mem[k.base + i] = seedBytes[i % seedBytes.length]! ^ (i * 151);
   return [t, w];
 }
+
+/** The workspace's bytes. */
+const ws = (k: Kernel): Uint8Array => k.mem.subarray(k.base, k.base + SIZE);
 
 /** Index of the first differing byte, or -1 (a readable failure without dumping 4 KiB). */
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
@@ -44,9 +47,9 @@ describe('WebAssembly SIMD kernel == TypeScript kernel', () => {
         const [t, w] = pair(seed);
         const dst = a;
         const src = 2800 + b; // disjoint from dst (< 2700), inside the workspace
-        t.mulAdd(dst, src, len, c);
-        w.mulAdd(dst, src, len, c);
-        expect(firstDiff(w.mem, t.mem)).toBe(-1);
+        for (const k of [t, w]) k.mulAdd(k.base + dst, k.base + src, len, c);
+        expect(firstDiff(ws(w), ws(t))).toBe(-1);
+        w.dispose();
       }),
       { numRuns: 400 },
     );
@@ -56,9 +59,9 @@ describe('WebAssembly SIMD kernel == TypeScript kernel', () => {
     fc.assert(
       fc.property(bytesArb, lenArb, fc.nat(2000), coefArb, (seed, len, a, c) => {
         const [t, w] = pair(seed);
-        t.scale(a, len, c);
-        w.scale(a, len, c);
-        expect(firstDiff(w.mem, t.mem)).toBe(-1);
+        for (const k of [t, w]) k.scale(k.base + a, len, c);
+        expect(firstDiff(ws(w), ws(t))).toBe(-1);
+        w.dispose();
       }),
       { numRuns: 400 },
     );
@@ -73,15 +76,44 @@ describe('WebAssembly SIMD kernel == TypeScript kernel', () => {
         const dst = 1800 + d; // sources lie in [0, 1700)
         for (const k of [t, w]) {
           terms.forEach(([src, c], i) => {
-            k.words[(list >> 2) + i] = src;
-            k.mem[coefs + i] = c;
+            k.words[((k.base + list) >> 2) + i] = k.base + src;
+            k.mem[k.base + coefs + i] = c;
           });
-          k.combine(dst, len, terms.length, list, coefs);
+          k.combine(k.base + dst, len, terms.length, k.base + list, k.base + coefs);
         }
-        expect(firstDiff(w.mem, t.mem)).toBe(-1);
+        // Up to the term list, whose words hold absolute addresses (different bases).
+        expect(firstDiff(ws(w).subarray(0, list), ws(t).subarray(0, list))).toBe(-1);
+        w.dispose();
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('shared wasm memory', () => {
+  it('codecs get disjoint workspaces, the memory grows as needed, and dispose gives every byte back', () => {
+    const before = wasm.usage();
+    const ks = Array.from({ length: 40 }, (_, i) => wasm(10_000 + 997 * i));
+    const spans = ks.map((k, i) => [k.base, k.base + 10_000 + 997 * i] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    for (const k of ks) expect(k.base % 16).toBe(0);
+    expect(wasm.usage().totalBytes).toBeGreaterThan(before.totalBytes);
+    for (const k of ks) k.dispose();
+    const after = wasm.usage();
+    expect(after.totalBytes - after.freeBytes).toBe(before.totalBytes - before.freeBytes);
+  });
+
+  it('a codec used after dispose throws DISPOSED', async () => {
+    const { Decoder, Encoder } = await import('../../coded/codec/index.js');
+    const p = { field: 'gf256' as const, k: 4, symbolBytes: 16 };
+    const enc = new Encoder(p, new Uint8Array(64), Math.random, { kernel: lazyWasm });
+    const dec = new Decoder(p, { kernel: lazyWasm });
+    dec.add(enc.coded());
+    enc.dispose();
+    dec.dispose();
+    expect(() => enc.coded()).toThrow(/DISPOSED/);
+    expect(() => dec.add({ coeffs: new Uint8Array(4), payload: new Uint8Array(16) })).toThrow(/DISPOSED/);
+    expect(() => dec.recode(Math.random)).toThrow(/DISPOSED/);
   });
 });
 
