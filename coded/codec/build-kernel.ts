@@ -1,5 +1,6 @@
 /**
- * `npm run build` step: compiles kernel.wat to kernel.wasm next to the compiled kernel-wasm.js in
+ * `npm run build` step: compiles kernel.wat to kernel.wasm (and kernel-relaxed.wasm, see
+ * compile-wat.ts) next to the compiled kernel-wasm.js in
  * dist/, and next to kernel-wasm.ts in the source tree (git-ignored) so tests run from source use
  * the same kernel by default.
  */
@@ -7,7 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compileKernel, kernelWatPath } from './compile-wat.js';
 
-const bytes = await compileKernel();
-const targets = [fileURLToPath(new URL('./kernel.wasm', import.meta.url)), kernelWatPath().replace(/\.wat$/, '.wasm')];
-for (const t of new Set(targets)) writeFileSync(t, bytes);
-console.log(`kernel.wasm: ${bytes.length} bytes -> ${[...new Set(targets)].join(', ')}`);
+for (const [variant, file] of [['simd', 'kernel.wasm'], ['relaxed', 'kernel-relaxed.wasm']] as const) {
+  const bytes = await compileKernel(variant);
+  const targets = new Set([fileURLToPath(new URL(`./${file}`, import.meta.url)), kernelWatPath().replace(/kernel\.wat$/, file)]);
+  for (const t of targets) writeFileSync(t, bytes);
+}

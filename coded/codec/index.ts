@@ -11,4 +11,4 @@ export { type Kernel, type KernelFactory, TsKernel, tsKernelFactory } from './ke
 export { defaultKernelFactory } from './select.js';
 export { gfMul, gfInv, gfDiv } from './gf256.js';
 export { kernelStatus } from './select.js';
-export { wasmKernelFactory, wasmSimdSupported, NIBBLE_TABLES, type WasmKernelFactory } from './kernel-wasm.js';
+export { wasmKernelFactory, wasmSimdSupported, wasmRelaxedSimdSupported, NIBBLE_TABLES, type WasmKernelFactory } from './kernel-wasm.js';

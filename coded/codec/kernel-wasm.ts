@@ -118,7 +118,6 @@ class SharedInstance {
 }
 
 class WasmKernel implements Kernel {
-  readonly name = 'wasm-simd';
   readonly base: number;
   readonly mulAdd: Exports['mul_add'];
   readonly scale: Exports['scale'];
@@ -126,6 +125,7 @@ class WasmKernel implements Kernel {
   private freed = false;
 
   constructor(
+    readonly name: string,
     private readonly shared: SharedInstance,
     private readonly bytes: number,
   ) {
@@ -155,10 +155,21 @@ export interface WasmKernelFactory extends KernelFactory {
 }
 
 /** A factory over compiled kernel bytes (the tests pass bytes compiled from kernel.wat themselves). */
-export function wasmKernelFactory(wasm: Uint8Array): WasmKernelFactory {
+export function wasmKernelFactory(wasm: Uint8Array, name = 'wasm-simd'): WasmKernelFactory {
   if (!WA) throw new Error('no WebAssembly in this runtime');
   const shared = new SharedInstance(WA, new WA.Module(wasm));
-  return Object.assign((bytes: number) => new WasmKernel(shared, bytes), { usage: () => shared.usage() });
+  return Object.assign((bytes: number) => new WasmKernel(name, shared, bytes), { usage: () => shared.usage() });
+}
+
+/** Whether this runtime has relaxed SIMD (Node >= 22; Node 20 with --experimental-wasm-relaxed-simd). */
+export function wasmRelaxedSimdSupported(): boolean {
+  // (module (func (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.relaxed_swizzle))
+  const probe = Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 123, 123, 1, 123, 3, 2, 1, 0, 10, 11, 1, 9, 0, 32, 0, 32, 1, 253, 128, 2, 11);
+  try {
+    return WA !== undefined && WA.validate(probe);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether this runtime runs WebAssembly SIMD (a module with one v128 op validates). */
@@ -174,24 +185,26 @@ export function wasmSimdSupported(): boolean {
   }
 }
 
-let loaded: { factory: KernelFactory | null; reason: string } | null = null;
+export type WasmKernelName = 'wasm-relaxed-simd' | 'wasm-simd';
+let loaded: { factory: WasmKernelFactory | null; name: WasmKernelName | null; reason: string } | null = null;
 
 /**
- * The kernel built by `npm run build` (kernel.wasm beside this module), or null with the reason
- * (no SIMD in this runtime, or not built).
+ * The kernel built by `npm run build` beside this module: kernel-relaxed.wasm where the runtime has
+ * relaxed SIMD, else kernel.wasm; or null with the reason (no SIMD in this runtime, or not built).
  */
-export function builtWasmKernel(): { factory: KernelFactory | null; reason: string } {
+export function builtWasmKernel(): { factory: WasmKernelFactory | null; name: WasmKernelName | null; reason: string } {
   if (loaded) return loaded;
-  if (!wasmSimdSupported()) return (loaded = { factory: null, reason: 'WebAssembly SIMD is not available in this runtime' });
+  if (!wasmSimdSupported()) return (loaded = { factory: null, name: null, reason: 'WebAssembly SIMD is not available in this runtime' });
+  const [file, name]: [string, WasmKernelName] = wasmRelaxedSimdSupported() ? ['kernel-relaxed.wasm', 'wasm-relaxed-simd'] : ['kernel.wasm', 'wasm-simd'];
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(new URL('./kernel.wasm', import.meta.url));
+    bytes = readFileSync(new URL(`./${file}`, import.meta.url));
   } catch (e) {
-    return (loaded = { factory: null, reason: `kernel.wasm not found beside kernel-wasm.js (run npm run build): ${(e as Error).message}` });
+    return (loaded = { factory: null, name: null, reason: `${file} not found beside kernel-wasm.js (run npm run build): ${(e as Error).message}` });
   }
   try {
-    return (loaded = { factory: wasmKernelFactory(bytes), reason: 'ok' });
+    return (loaded = { factory: wasmKernelFactory(bytes, name), name, reason: 'ok' });
   } catch (e) {
-    return (loaded = { factory: null, reason: `kernel.wasm did not compile: ${(e as Error).message}` });
+    return (loaded = { factory: null, name: null, reason: `${file} did not compile: ${(e as Error).message}` });
   }
 }

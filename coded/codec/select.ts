@@ -1,6 +1,7 @@
 /**
- * The default kernel: the WebAssembly SIMD one when this runtime has SIMD and kernel.wasm was built,
- * else the TypeScript one. `kernelStatus()` says which and why (the bench prints it).
+ * The default kernel: the WebAssembly one when this runtime has SIMD and the build made it (with
+ * relaxed_swizzle where the runtime has relaxed SIMD: Node >= 22, or Node 20 started with
+ * --experimental-wasm-relaxed-simd), else the TypeScript one. `kernelStatus()` says which and why (the bench prints it).
  */
 import type { KernelFactory } from './kernel.js';
 import { tsKernelFactory } from './kernel.js';
@@ -10,7 +11,7 @@ export function defaultKernelFactory(): KernelFactory {
   return builtWasmKernel().factory ?? tsKernelFactory;
 }
 
-export function kernelStatus(): { kernel: 'wasm-simd' | 'ts'; reason: string } {
+export function kernelStatus(): { kernel: 'wasm-relaxed-simd' | 'wasm-simd' | 'ts'; reason: string } {
   const w = builtWasmKernel();
-  return w.factory ? { kernel: 'wasm-simd', reason: w.reason } : { kernel: 'ts', reason: w.reason };
+  return w.factory && w.name ? { kernel: w.name, reason: w.reason } : { kernel: 'ts', reason: w.reason };
 }

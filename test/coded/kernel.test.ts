@@ -1,15 +1,23 @@
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileKernel } from '../../coded/codec/compile-wat.js';
-import { kernelStatus, TsKernel, wasmKernelFactory, wasmSimdSupported, type Kernel, type KernelFactory, type WasmKernelFactory } from '../../coded/codec/index.js';
+import { compileKernel, type KernelVariant } from '../../coded/codec/compile-wat.js';
+import { kernelStatus, TsKernel, wasmKernelFactory, wasmSimdSupported, wasmRelaxedSimdSupported, type Kernel, type KernelFactory, type WasmKernelFactory } from '../../coded/codec/index.js';
 import { runCodecSuite } from './codec-suite.js';
 
-// The kernel compiled here from kernel.wat, not the build's artefact, so the source is what is tested.
+// Node 20 has relaxed SIMD behind a flag; turned on here (tests only) so both variants are checked.
+setFlagsFromString('--experimental-wasm-relaxed-simd');
+
+// The kernels compiled here from kernel.wat, not the build's artefacts, so the source is what is tested.
+const variants: Record<KernelVariant, WasmKernelFactory | null> = { simd: null, relaxed: null };
 let wasm: WasmKernelFactory;
 beforeAll(async () => {
-  wasm = wasmKernelFactory(await compileKernel());
+  variants.simd = wasmKernelFactory(await compileKernel('simd'));
+  variants.relaxed = wasmKernelFactory(await compileKernel('relaxed'), 'wasm-relaxed-simd');
+  wasm = variants.simd;
 });
 const lazyWasm: KernelFactory = (bytes) => wasm(bytes);
+const lazyRelaxed: KernelFactory = (bytes) => variants.relaxed!(bytes);
 
 const SIZE = 8192;
 
@@ -35,10 +43,16 @@ const bytesArb = fc.uint8Array({ minLength: 1, maxLength: 512 });
 const coefArb = fc.oneof(fc.constantFrom(0, 1, 2, 255), fc.integer({ min: 0, max: 255 }));
 const lenArb = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.constantFrom(0, 1, 15, 16, 17, 63, 64, 65, 128, 1280));
 
-describe('WebAssembly SIMD kernel == TypeScript kernel', () => {
-  it('the runtime has WebAssembly SIMD and the build made the default kernel the wasm one', () => {
-    expect(wasmSimdSupported()).toBe(true);
-    expect(kernelStatus()).toEqual({ kernel: 'wasm-simd', reason: 'ok' });
+it('the runtime has WebAssembly SIMD and the build made the default kernel a wasm one', () => {
+  expect(wasmSimdSupported()).toBe(true);
+  expect(wasmRelaxedSimdSupported()).toBe(true); // the flag above
+  expect(['wasm-simd', 'wasm-relaxed-simd']).toContain(kernelStatus().kernel);
+  expect(kernelStatus().reason).toBe('ok');
+});
+
+describe.each(['simd', 'relaxed'] as const)('WebAssembly %s kernel == TypeScript kernel', (variant) => {
+  beforeAll(() => {
+    wasm = variants[variant]!;
   });
 
   it('mulAdd at any offsets, lengths and coefficients', () => {
@@ -91,6 +105,9 @@ describe('WebAssembly SIMD kernel == TypeScript kernel', () => {
 });
 
 describe('shared wasm memory', () => {
+  beforeAll(() => {
+    wasm = variants.simd!;
+  });
   it('codecs get disjoint workspaces, the memory grows as needed, and dispose gives every byte back', () => {
     const before = wasm.usage();
     const ks = Array.from({ length: 40 }, (_, i) => wasm(10_000 + 997 * i));
@@ -118,3 +135,4 @@ describe('shared wasm memory', () => {
 });
 
 runCodecSuite('wasm-simd from kernel.wat', lazyWasm);
+runCodecSuite('wasm-relaxed-simd from kernel.wat', lazyRelaxed);
