@@ -22,7 +22,7 @@ import type { CodecOptions, CodedPacket } from './encoder.js';
 import { CodecError } from './errors.js';
 import { INV } from './gf256.js';
 import type { Kernel } from './kernel.js';
-import { align16, checkCoeffs, checkParams, type CodeParams } from './params.js';
+import { align16, checkCoeffs, checkParams, fillDense, type CodeParams } from './params.js';
 import { defaultKernelFactory } from './select.js';
 
 export type AddResult = 'innovative' | 'dependent';
@@ -40,6 +40,8 @@ export class Decoder {
   private readonly free: number[] = [];
   private readonly list: number;
   private readonly coefs: number;
+  /** Term list of the held rows in arrival order (`rank` words), for recode. */
+  private readonly held: number;
   private _rank = 0;
   private _dependent = 0;
   private _received = 0;
@@ -53,10 +55,12 @@ export class Decoder {
     const stride = this.ck + align16(s);
     const rows = k + 2;
     const list = rows * stride;
-    const coefs = list + align16(4 * k);
+    const held = list + align16(4 * k);
+    const coefs = held + align16(4 * k);
     this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
     const base = this.kern.base;
     this.list = base + list;
+    this.held = base + held;
     this.coefs = base + coefs;
     this.slot = new Int32Array(k).fill(-1);
     for (let r = rows - 1; r >= 0; r--) this.free.push(base + r * stride);
@@ -149,6 +153,7 @@ export class Decoder {
     // Rows with pivot p > q are zero in column q (their first nonzero is p).
     this.free.pop();
     this.slot[q] = row;
+    words[(this.held >> 2) + this._rank] = row;
     this._rank++;
     return 'innovative';
   }
@@ -176,26 +181,20 @@ export class Decoder {
     if (this._rank === 0) return null;
     const { k, symbolBytes: s, field } = this.params;
     const kern = this.kern;
-    const { mem, words } = kern;
+    const mem = kern.mem;
     const out = this.free[0]!; // free[length-1] is the next packet's scratch; both are free now.
-    const l = this.list >> 2;
-    let n = 0;
+    // The held rows in arrival order (their offsets never change) and `rank` random multipliers,
+    // written straight into the kernel's coefficient area; redrawn in the rare all-zero case.
+    const n = this._rank;
+    const coefs = mem.subarray(this.coefs, this.coefs + n);
     for (;;) {
-      n = 0;
-      for (let q = 0; q < k; q++) {
-        const r = this.slot[q]!;
-        if (r < 0) continue;
-        const c = field === 'gf2' ? (rng() < 0.5 ? 1 : 0) : Math.floor(rng() * 256) & 0xff;
-        if (c !== 0) {
-          words[l + n] = r;
-          mem[this.coefs + n] = c;
-          n++;
-        }
-      }
-      if (n > 0) break;
+      fillDense(field, coefs, 0, n, rng);
+      let i = 0;
+      while (i < n && coefs[i] === 0) i++;
+      if (i < n) break;
     }
     mem.fill(0, out, out + this.rowLen);
-    kern.combine(out, this.rowLen, n, this.list, this.coefs);
+    kern.combine(out, this.rowLen, n, this.held, this.coefs);
     return { coeffs: mem.slice(out, out + k), payload: mem.slice(out + this.ck, out + this.ck + s) };
   }
 }

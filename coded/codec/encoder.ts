@@ -4,7 +4,8 @@
  * combination under the code's parameters: dense, sparse or banded, over GF(2) or GF(2^8)).
  *
  * Workspace layout (offsets 16-aligned): k source symbols at stride align16(symbolBytes), then the
- * output symbol, then the term list of combine (k words) and its coefficients (k bytes).
+ * output symbol, then a term list for combine (k words), the list of all k sources, and the
+ * coefficients (k bytes).
  */
 import { CodecError } from './errors.js';
 import type { Kernel, KernelFactory } from './kernel.js';
@@ -32,6 +33,9 @@ export class Encoder {
   private readonly out: number;
   private readonly list: number;
   private readonly coefs: number;
+  /** A term list of all k sources in order (dense codes use it as is). */
+  private readonly allList: number;
+  private readonly dense: boolean;
 
   constructor(
     p: CodeParams,
@@ -47,9 +51,13 @@ export class Encoder {
     this.stride = align16(s);
     const out = k * this.stride;
     const list = out + this.stride;
-    const coefs = list + align16(4 * k);
+    const allList = list + align16(4 * k);
+    const coefs = allList + align16(4 * k);
     this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
     const base = this.kern.base;
+    this.allList = base + allList;
+    for (let i = 0; i < k; i++) this.kern.words[(this.allList >> 2) + i] = base + i * this.stride;
+    this.dense = (p.density === undefined || p.density === 1) && p.band === undefined;
     this.src0 = base;
     this.out = base + out;
     this.list = base + list;
@@ -76,7 +84,15 @@ export class Encoder {
   coded(): CodedPacket {
     this.live();
     const coeffs = drawCoeffs(this.params, this.rng);
-    return { coeffs, payload: this.combine(coeffs) };
+    if (!this.dense) return { coeffs, payload: this.combine(coeffs) };
+    // Dense: every source is a term; the list of all k sources was written at construction, so only
+    // the coefficients go in (the kernel skips the rare zero ones).
+    const { k, symbolBytes: s } = this.params;
+    const mem = this.kern.mem;
+    mem.set(coeffs, this.coefs);
+    mem.fill(0, this.out, this.out + s);
+    this.kern.combine(this.out, s, k, this.allList, this.coefs);
+    return { coeffs, payload: mem.slice(this.out, this.out + s) };
   }
 
   /**

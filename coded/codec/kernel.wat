@@ -137,6 +137,7 @@
       (block $dterm (loop $lterm
         (br_if $dterm (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $c (i32.load8_u (i32.add (local.get $coefs) (local.get $i))))
+        (if (i32.eqz (local.get $c)) (then (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $lterm))) ;; c = 0 adds nothing
         (local.set $s (i32.add (i32.load (i32.add (local.get $list) (i32.shl (local.get $i) (i32.const 2)))) (local.get $off)))
         (if (i32.eq (local.get $c) (i32.const 1))
           (then
@@ -180,6 +181,7 @@
       (block $dterm (loop $lterm
         (br_if $dterm (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $c (i32.load8_u (i32.add (local.get $coefs) (local.get $i))))
+        (if (i32.eqz (local.get $c)) (then (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $lterm))) ;; c = 0 adds nothing
         (local.set $s (i32.add (i32.load (i32.add (local.get $list) (i32.shl (local.get $i) (i32.const 2)))) (local.get $off)))
         (local.set $t (i32.add (global.get $tab) (i32.shl (local.get $c) (i32.const 5))))
         (local.set $v (v128.load (local.get $s)))

@@ -55,24 +55,41 @@ function nonzero(field: Field, rng: () => number): number {
   return field === 'gf2' ? 1 : 1 + (Math.floor(rng() * 255) % 255);
 }
 
+/**
+ * Fills c[lo, hi) with dense coefficients (uniform over the field), 32 random bits per rng() call
+ * (rng() is a double in [0, 1) with at least 32 random bits, as Math.random's 52).
+ */
+export function fillDense(field: Field, c: Uint8Array, lo: number, hi: number, rng: () => number): void {
+  if (field === 'gf256') {
+    for (let i = lo; i < hi; i += 4) {
+      let x = (rng() * 4294967296) >>> 0;
+      for (let j = i; j < i + 4 && j < hi; j++, x >>>= 8) c[j] = x & 0xff;
+    }
+  } else {
+    for (let i = lo; i < hi; i += 32) {
+      let x = (rng() * 4294967296) >>> 0;
+      for (let j = i; j < i + 32 && j < hi; j++, x >>>= 1) c[j] = x & 1;
+    }
+  }
+}
+
+const isDense = (p: CodeParams): boolean => p.density === undefined || p.density === 1;
+
 /** A coefficient vector for a coded packet under `p`, never all zero. */
 export function drawCoeffs(p: CodeParams, rng: () => number): Uint8Array {
   const c = new Uint8Array(p.k);
-  let lo = 0;
-  let hi = p.k;
-  if (p.band !== undefined && p.band < p.k) {
-    lo = Math.min(p.k - p.band, Math.floor(rng() * (p.k - p.band + 1)));
-    hi = lo + p.band;
-  }
   if (p.band !== undefined) {
+    const lo = p.band < p.k ? Math.min(p.k - p.band, Math.floor(rng() * (p.k - p.band + 1))) : 0;
+    const hi = lo + p.band;
+    if (isDense(p)) fillDense(p.field, c, lo + 1, hi, rng);
+    else for (let i = lo + 1; i < hi; i++) c[i] = draw(p.field, p.density, rng);
     c[lo] = nonzero(p.field, rng);
-    for (let i = lo + 1; i < hi; i++) c[i] = draw(p.field, p.density, rng);
     return c;
   }
   for (;;) {
-    let any = 0;
-    for (let i = lo; i < hi; i++) any |= c[i] = draw(p.field, p.density, rng);
-    if (any !== 0) return c;
+    if (isDense(p)) fillDense(p.field, c, 0, p.k, rng);
+    else for (let i = 0; i < p.k; i++) c[i] = draw(p.field, p.density, rng);
+    for (let i = 0; i < p.k; i++) if (c[i] !== 0) return c;
   }
 }
 
