@@ -44,30 +44,44 @@ export function checkParams(p: CodeParams): void {
 
 /** One random coefficient: dense (uniform over the field) or nonzero with probability `density`. */
 function draw(field: Field, density: number | undefined, rng: () => number): number {
-  if (density === undefined || density === 1) {
-    return field === 'gf2' ? (rng() < 0.5 ? 1 : 0) : Math.floor(rng() * 256) & 0xff;
-  }
-  if (rng() >= density) return 0;
+  if (density === undefined || density === 1) return field === 'gf2' ? rand32(rng) & 1 : rand32(rng) & 0xff;
+  if (rand32(rng) / 4294967296 >= density) return 0;
   return nonzero(field, rng);
 }
 
 function nonzero(field: Field, rng: () => number): number {
-  return field === 'gf2' ? 1 : 1 + (Math.floor(rng() * 255) % 255);
+  return field === 'gf2' ? 1 : 1 + (rand32(rng) % 255);
 }
 
 /**
- * Fills c[lo, hi) with dense coefficients (uniform over the field), 32 random bits per rng() call
- * (rng() is a double in [0, 1) with at least 32 random bits, as Math.random's 52).
+ * 32 random bits from rng(), passed through murmur3's finaliser (a nonlinear bijection).
+ *
+ * Why the mix: V8's Math.random is xorshift128+ whose doubles are GF(2)-linear in its 128-bit
+ * state, served from a cache refilled 64 values at a time. When a coefficient vector takes exactly
+ * a refill's worth of values (k = 256 over GF(2^8) at 4 coefficients per call), every vector is the
+ * same linear map of a different state, so all of them lie in one 128-dimensional GF(2) space: the
+ * decoder stalled at rank 128 of 256 (found by the bench). A nonlinear mix of each word breaks that.
  */
+export function rand32(rng: () => number): number {
+  let h = (rng() * 4294967296) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Fills c[lo, hi) with dense coefficients (uniform over the field), 32 mixed random bits per rng() call. */
 export function fillDense(field: Field, c: Uint8Array, lo: number, hi: number, rng: () => number): void {
   if (field === 'gf256') {
     for (let i = lo; i < hi; i += 4) {
-      let x = (rng() * 4294967296) >>> 0;
+      let x = rand32(rng);
       for (let j = i; j < i + 4 && j < hi; j++, x >>>= 8) c[j] = x & 0xff;
     }
   } else {
     for (let i = lo; i < hi; i += 32) {
-      let x = (rng() * 4294967296) >>> 0;
+      let x = rand32(rng);
       for (let j = i; j < i + 32 && j < hi; j++, x >>>= 1) c[j] = x & 1;
     }
   }
@@ -79,7 +93,7 @@ const isDense = (p: CodeParams): boolean => p.density === undefined || p.density
 export function drawCoeffs(p: CodeParams, rng: () => number): Uint8Array {
   const c = new Uint8Array(p.k);
   if (p.band !== undefined) {
-    const lo = p.band < p.k ? Math.min(p.k - p.band, Math.floor(rng() * (p.k - p.band + 1))) : 0;
+    const lo = p.band < p.k ? rand32(rng) % (p.k - p.band + 1) : 0;
     const hi = lo + p.band;
     if (isDense(p)) fillDense(p.field, c, lo + 1, hi, rng);
     else for (let i = lo + 1; i < hi; i++) c[i] = draw(p.field, p.density, rng);
