@@ -80,10 +80,16 @@ function measure(field: Field, shape: string, k: number): Omit<Row, 'field' | 's
   if (p.band !== undefined && p.band > k) delete p.band;
   const source = new Uint8Array(randomBytes(k * S));
   const enc = new Encoder(p, source, Math.random);
-  const pool = Array.from({ length: 4 * k + 64 }, () => enc.coded());
+  // The packets a decoder is fed, in order: as many as it takes to reach full rank (every decode run
+  // then goes through the same prefix).
+  const pool: ReturnType<Encoder['coded']>[] = [];
   const full = new Decoder(p);
-  for (const x of pool) if (!full.complete) full.add(x);
-  if (!full.complete) throw new Error(`${field}/${shape}/k=${k}: ${pool.length} packets did not reach full rank`);
+  while (!full.complete) {
+    if (pool.length > 50 * k) throw new Error(`${field}/${shape}/k=${k}: ${pool.length} packets did not reach full rank`);
+    const x = enc.coded();
+    pool.push(x);
+    full.add(x);
+  }
   let offered = 0;
   let decodes = 0;
   const encodeMBps = rate(() => enc.coded().payload.length);

@@ -20,8 +20,8 @@ export interface CodeParams {
   density?: number;
   /**
    * Banded code like sparsenc's BAND: the nonzeros of a coded packet lie in a window of `band`
-   * consecutive symbols starting at a uniform position in [0, k - band]; the window's first
-   * coefficient is nonzero, the others follow `density`.
+   * consecutive symbols (cyclically: it may wrap from symbol k-1 to symbol 0) starting at a uniform
+   * position; the window's first coefficient is nonzero, the others follow `density`.
    */
   band?: number;
 }
@@ -93,11 +93,16 @@ const isDense = (p: CodeParams): boolean => p.density === undefined || p.density
 export function drawCoeffs(p: CodeParams, rng: () => number): Uint8Array {
   const c = new Uint8Array(p.k);
   if (p.band !== undefined) {
-    const lo = p.band < p.k ? rand32(rng) % (p.k - p.band + 1) : 0;
-    const hi = lo + p.band;
-    if (isDense(p)) fillDense(p.field, c, lo + 1, hi, rng);
-    else for (let i = lo + 1; i < hi; i++) c[i] = draw(p.field, p.density, rng);
-    c[lo] = nonzero(p.field, rng);
+    // Cyclic window: start uniform in [0, k), positions (start + j) mod k, so every symbol is in
+    // exactly `band` of the k windows (a window clamped inside [0, k) would cover the first and last
+    // symbols only from its extreme positions: at k=256, band 16, GF(2) a generation needed
+    // thousands of packets).
+    const start = rand32(rng) % p.k;
+    const w = new Uint8Array(p.band);
+    if (isDense(p)) fillDense(p.field, w, 1, p.band, rng);
+    else for (let i = 1; i < p.band; i++) w[i] = draw(p.field, p.density, rng);
+    w[0] = nonzero(p.field, rng);
+    for (let j = 0; j < p.band; j++) c[(start + j) % p.k] = w[j]!;
     return c;
   }
   for (;;) {
