@@ -24,6 +24,7 @@ import { INV } from './gf256.js';
 import type { Kernel } from './kernel.js';
 import { align16, checkCoeffs, checkParams, fillDense, type CodeParams } from './params.js';
 import { defaultKernelFactory } from './select.js';
+import { copyOut } from './slab.js';
 
 export type AddResult = 'innovative' | 'dependent';
 
@@ -195,6 +196,6 @@ export class Decoder {
     }
     mem.fill(0, out, out + this.rowLen);
     kern.combine(out, this.rowLen, n, this.held, this.coefs);
-    return { coeffs: mem.slice(out, out + k), payload: mem.slice(out + this.ck, out + this.ck + s) };
+    return { coeffs: copyOut(mem, out, out + k), payload: copyOut(mem, out + this.ck, out + this.ck + s) };
   }
 }

@@ -11,6 +11,7 @@ import { CodecError } from './errors.js';
 import type { Kernel, KernelFactory } from './kernel.js';
 import { align16, checkCoeffs, checkParams, drawCoeffs, type CodeParams } from './params.js';
 import { defaultKernelFactory } from './select.js';
+import { copyOut, take } from './slab.js';
 
 export interface CodedPacket {
   /** Length k, one coefficient per byte (GF(2): 0 or 1). */
@@ -73,26 +74,26 @@ export class Encoder {
   systematic(i: number): CodedPacket {
     const { k, symbolBytes: s } = this.params;
     if (!Number.isInteger(i) || i < 0 || i >= k) throw new CodecError('BAD_INDEX', `systematic index must be in [0, ${k}), got ${i}`);
-    const coeffs = new Uint8Array(k);
+    const coeffs = take(k);
     coeffs[i] = 1;
     this.live();
     const at = this.src0 + i * this.stride;
-    return { coeffs, payload: this.kern.mem.slice(at, at + s) };
+    return { coeffs, payload: copyOut(this.kern.mem, at, at + s) };
   }
 
   /** A random combination of the source symbols under the code's parameters. */
   coded(): CodedPacket {
     this.live();
-    const coeffs = drawCoeffs(this.params, this.rng);
+    const { k, symbolBytes: s } = this.params;
+    const coeffs = drawCoeffs(this.params, this.rng, take(k));
     if (!this.dense) return { coeffs, payload: this.combine(coeffs) };
     // Dense: every source is a term; the list of all k sources was written at construction, so only
     // the coefficients go in (the kernel skips the rare zero ones).
-    const { k, symbolBytes: s } = this.params;
     const mem = this.kern.mem;
     mem.set(coeffs, this.coefs);
     mem.fill(0, this.out, this.out + s);
     this.kern.combine(this.out, s, k, this.allList, this.coefs);
-    return { coeffs, payload: mem.slice(this.out, this.out + s) };
+    return { coeffs, payload: copyOut(mem, this.out, this.out + s) };
   }
 
   /**
@@ -128,6 +129,6 @@ export class Encoder {
     }
     mem.fill(0, this.out, this.out + s);
     this.kern.combine(this.out, s, n, this.list, this.coefs);
-    return mem.slice(this.out, this.out + s);
+    return copyOut(mem, this.out, this.out + s);
   }
 }

@@ -89,9 +89,8 @@ export function fillDense(field: Field, c: Uint8Array, lo: number, hi: number, r
 
 const isDense = (p: CodeParams): boolean => p.density === undefined || p.density === 1;
 
-/** A coefficient vector for a coded packet under `p`, never all zero. */
-export function drawCoeffs(p: CodeParams, rng: () => number): Uint8Array {
-  const c = new Uint8Array(p.k);
+/** A coefficient vector for a coded packet under `p`, never all zero (in `c`: k zeroed bytes, if given). */
+export function drawCoeffs(p: CodeParams, rng: () => number, c: Uint8Array = new Uint8Array(p.k)): Uint8Array {
   if (p.band !== undefined) {
     // Cyclic window: start uniform in [0, k), positions (start + j) mod k, so every symbol is in
     // exactly `band` of the k windows (a window clamped inside [0, k) would cover the first and last
