@@ -314,7 +314,8 @@ export class CodedClient {
       sock.setNoDelay(true);
       h.sock = sock;
       const hh = h;
-      sock.on('connect', () => sock.write(encodeControl({ t: 'peer-hello', session: this.manifest.session, node: this.o.node, udp: this.udp!.address().port })));
+      // Written before anything else (writes queue until the connection is up, in order).
+      sock.write(encodeControl({ t: 'peer-hello', session: this.manifest.session, node: this.o.node, udp: this.udp!.address().port }));
       sock.on('data', () => {}); // a helper says nothing back
       const gone = (): void => {
         if (this.helpers.get(p.node) !== hh) return;
