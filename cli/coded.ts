@@ -198,9 +198,11 @@ async function join(argv: string[]): Promise<number> {
     process.stderr.write(`fanout coded join: ${(e as Error).message}\n`);
     return EXIT.failed;
   }
+  // The go handler is in place before "ready" is printed: the lab signals as soon as it reads it.
+  const goSignal = new Promise<'go'>((r) => process.once('SIGUSR1', () => r('go')));
   emit({ event: 'ready', name: manifest.name, size: manifest.size, segments: manifest.hashes.length });
   if (values['wait-go']) {
-    const go = await Promise.race([new Promise<'go'>((r) => process.once('SIGUSR1', () => r('go'))), stopped.then(() => 'stop' as const)]);
+    const go = await Promise.race([goSignal, stopped.then(() => 'stop' as const)]);
     if (go === 'stop') {
       client.stop();
       return EXIT.failed;

@@ -85,6 +85,8 @@ export interface ClientCounters {
   /** Coding header bytes per DATA packet: the 16-byte header and the coefficient vector. */
   headerBytesPerPacket: number;
   hashFailures: number;
+  /** `hold` messages sent to peers whose packets were dependent. */
+  holdsSent: number;
   dropped: Record<string, number>;
 }
 
@@ -101,6 +103,8 @@ interface Served {
   sock: Socket;
   segs: number[];
   rr: number;
+  /** seg -> the rank at which this peer found our packets dependent: send more only above it. */
+  holds: Map<number, number>;
 }
 
 export class CodedClient {
@@ -132,7 +136,7 @@ export class CodedClient {
   private finished: ((v: void) => void) | null = null;
   readonly done: Promise<void>;
   doneBytes = 0;
-  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, dropped: {} };
+  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, holdsSent: 0, dropped: {} };
   /** performance.now() of the first accepted DATA datagram. */
   firstDataMs: number | null = null;
 
@@ -163,7 +167,9 @@ export class CodedClient {
         resolve();
       });
     });
-    udp.setRecvBufferSize(8 * 1024 * 1024);
+    // Small on purpose: a node that cannot keep up should lose packets (coding makes that cheap), not
+    // decode seconds-old ones for segments it has meanwhile finished.
+    udp.setRecvBufferSize(512 * 1024);
     udp.setSendBufferSize(4 * 1024 * 1024);
     const tcp = createServer((s) => this.onPeerConnection(s));
     this.tcp = tcp;
@@ -273,7 +279,7 @@ export class CodedClient {
 
   private toServer(m: ControlMsg, udpCopy = true): void {
     this.serverSock?.write(encodeControl(m));
-    if (udpCopy && this.udp) this.udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: 0, from: this.o.node }, m), this.o.server.port, this.o.server.host);
+    if (udpCopy && this.udp) this.udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: 0, from: this.o.node, rank: 0 }, m), this.o.server.port, this.o.server.host);
   }
 
   private addSender(node: number): void {
@@ -365,8 +371,10 @@ export class CodedClient {
       this.counters.received--;
       return this.drop('bad-packet');
     }
-    if (res === 'dependent') this.counters.dependent++;
-    else this.counters.innovative++;
+    if (res === 'dependent') {
+      this.counters.dependent++;
+      if (sender !== 0) this.hold(sender, d.segment, d.rank);
+    } else this.counters.innovative++;
     if (dec.complete) this.segmentDecoded(d.segment, dec);
     else if (res === 'innovative') this.kickPump();
   }
@@ -382,8 +390,17 @@ export class CodedClient {
     const h = this.helpers.get(sender);
     if (h) {
       h.sock?.write(encodeControl({ t: 'done', seg }));
-      this.udp?.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node }, { t: 'done', seg }), h.info.udp, h.info.host);
+      this.udp?.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'done', seg }), h.info.udp, h.info.host);
     }
+  }
+
+  /** A peer's packet at rank `rank` was dependent: its subspace is (almost surely) in ours; it should wait until it has more. */
+  private hold(sender: number, seg: number, rank: number): void {
+    const key = `h${sender}:${seg}:${rank}`;
+    if (this.lateAnswered.has(key)) return;
+    this.lateAnswered.set(key, performance.now());
+    this.counters.holdsSent++;
+    this.helpers.get(sender)?.sock?.write(encodeControl({ t: 'hold', seg, rank }));
   }
 
   private segmentDecoded(seg: number, dec: Decoder): void {
@@ -447,7 +464,7 @@ export class CodedClient {
           clearTimeout(helloTimer);
           const old = this.served.get(m.node);
           if (old) this.forgetServed(old);
-          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, segs: [], rr: 0 };
+          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, segs: [], rr: 0, holds: new Map() };
           this.served.set(m.node, me);
           this.sched.set(m.node, this.downBudget(), performance.now());
           continue;
@@ -484,8 +501,13 @@ export class CodedClient {
       case 'done': {
         const i = s.segs.indexOf(m.seg);
         if (i >= 0) s.segs.splice(i, 1);
+        s.holds.delete(m.seg);
         return;
       }
+      case 'hold':
+        if (!s.segs.includes(m.seg)) return;
+        s.holds.set(m.seg, Math.max(m.rank, s.holds.get(m.seg) ?? 0));
+        return;
       case 'cap':
         this.sched.set(s.node, m.kbps > 0 ? m.kbps * 1000 : 1000, now);
         this.kickPump();
@@ -495,9 +517,14 @@ export class CodedClient {
     }
   }
 
-  /** Something to send of `seg`: it is held, or in progress with some rank. */
-  private canServe(seg: number): boolean {
-    return this.have.has(seg) || (this.decoders.get(seg)?.rank ?? 0) > 0;
+  /** This node's rank of `seg` (k once held). */
+  private rankOf(seg: number): number {
+    return this.have.has(seg) ? this.manifest.k : (this.decoders.get(seg)?.rank ?? 0);
+  }
+
+  /** Something to send `s` of `seg`: some rank, and above the rank at which `s` last found our packets dependent. */
+  private canServe(s: Served, seg: number): boolean {
+    return this.rankOf(seg) > (s.holds.get(seg) ?? 0);
   }
 
   private cacheEncoder(seg: number, data: Uint8Array): Encoder {
@@ -520,28 +547,29 @@ export class CodedClient {
     const linkBytes = HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
     let any = false;
     for (let n = 0; n < 256; n++) {
-      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.segs.some((g) => this.canServe(g)) ?? false);
+      const node = this.sched.next(now, linkBytes, (k) => { const s = this.served.get(k); return s !== undefined && s.segs.some((g) => this.canServe(s, g)); });
       if (node === null) break;
       const s = this.served.get(node)!;
       let seg = -1;
       for (let j = 0; j < s.segs.length; j++) {
         const g = s.segs[(s.rr + j) % s.segs.length]!;
-        if (this.canServe(g)) {
+        if (this.canServe(s, g)) {
           seg = g;
           s.rr = (s.rr + j + 1) % s.segs.length;
           break;
         }
       }
+      const rank = this.rankOf(seg);
       const pkt = this.packetOf(seg);
       if (!pkt) continue;
-      const buf = encodeData({ session: this.manifest.session, segment: seg, from: this.o.node }, packCoeffs(this.manifest.field, pkt.coeffs), pkt.payload);
+      const buf = encodeData({ session: this.manifest.session, segment: seg, from: this.o.node, rank }, packCoeffs(this.manifest.field, pkt.coeffs), pkt.payload);
       udp.send(buf, s.udp, s.host);
       this.counters.uploadPackets++;
       this.counters.uploadBytes += buf.length;
       any = true;
     }
     let work = false;
-    for (const s of this.served.values()) if (s.segs.some((g) => this.canServe(g))) work = true;
+    for (const s of this.served.values()) if (s.segs.some((g) => this.canServe(s, g))) work = true;
     const wait = this.sched.wakeInMs(performance.now());
     if (work && wait !== null) this.pumpTimer = setTimeout(() => this.pump(), Math.max(0, Math.min(50, wait)));
     void any;

@@ -276,7 +276,7 @@ export class CodedServer {
         pkt = e.enc.systematic(e.sysNext++);
         this.counters.systematicSent++;
       } else pkt = e.enc.coded();
-      const buf = encodeData({ session: this.manifest.session, segment: seg, from: 0 }, packCoeffs(p.field, pkt.coeffs), pkt.payload);
+      const buf = encodeData({ session: this.manifest.session, segment: seg, from: 0, rank: p.k }, packCoeffs(p.field, pkt.coeffs), pkt.payload);
       udp.send(buf, c.udp, c.host);
       this.counters.packetsSent++;
       this.counters.bytesSent += buf.length;

@@ -1,17 +1,21 @@
 /**
  * The coded protocol's wire format, pure (no sockets). Two kinds of bytes:
  *
- * 1. UDP datagrams (data, and a fast copy of a few control messages), all with one 16-byte header:
+ * 1. UDP datagrams (data, and a fast copy of a few control messages), all with one 18-byte header:
  *
- *      magic 'FC' (2) | version u8 | type u8 | session u32be | segment u32be | from u16be | len u16be
+ *      magic 'FC' (2) | version u8 | type u8 | session u32be | segment u32be | from u16be |
+ *      rank u16be | len u16be                                                    (18 bytes)
  *
  *    `session` is the server's random 32-bit id for this distribution, `segment` the generation,
- *    `from` the sending node (0 = the server, receiver i = i + 1), `len` the bytes after the header.
+ *    `from` the sending node (0 = the server, receiver i = i + 1), `rank` the sender's rank of the
+ *    segment when it made the packet (k when it holds it all), `len` the bytes after the header.
+ *    A receiver that finds a peer's packet dependent tells that peer to hold the segment until its
+ *    rank is above the one in the header (`hold`): its subspace is (almost surely) inside ours.
  *    DATA (type 1): coefficients then payload. The coefficient bytes are `coeffBytes(field, k)`
  *    (GF(2): one bit per symbol, packed; GF(2^8): one byte per symbol) and the payload is exactly
  *    `symbolBytes`: `len` must equal their sum for this session's parameters, else the datagram is
  *    dropped (`wrong-length`). CTRL (type 2): a JSON control message (the same as on TCP), `len`
- *    at most 1024. Coding header bytes per DATA packet: 16 + coeffBytes (and 28 of IPv4 + UDP).
+ *    at most 1024. Coding header bytes per DATA packet: 18 + coeffBytes (and 28 of IPv4 + UDP).
  *
  * 2. TCP control frames: `len u32be | JSON`, at most MAX_CONTROL_BYTES (a manifest of a large
  *    file is the biggest). Every message is validated field by field (`parseControl`): an unknown
@@ -23,7 +27,7 @@
 
 export const MAGIC = 0x4643; // 'FC'
 export const VERSION = 1;
-export const HEADER_BYTES = 16;
+export const HEADER_BYTES = 18;
 export const TYPE_DATA = 1;
 export const TYPE_CTRL = 2;
 export const MAX_CTRL_DATAGRAM = 1024;
@@ -43,13 +47,15 @@ export interface DataHeader {
   session: number;
   segment: number;
   from: number;
+  /** The sender's rank of the segment (DATA); 0 in CTRL datagrams. */
+  rank: number;
 }
 
 export type Datagram =
   | ({ type: 'data'; coeffs: Uint8Array; payload: Uint8Array } & DataHeader)
   | ({ type: 'ctrl'; msg: ControlMsg } & DataHeader);
 
-export type DropReason = 'truncated' | 'bad-magic' | 'bad-version' | 'bad-type' | 'bad-length' | 'unknown-session' | 'wrong-length' | 'bad-ctrl';
+export type DropReason = 'truncated' | 'bad-magic' | 'bad-version' | 'bad-type' | 'bad-length' | 'unknown-session' | 'wrong-length' | 'bad-rank' | 'bad-ctrl';
 
 /** What the receiver of a datagram knows: its session's code parameters. */
 export interface SessionShape {
@@ -67,7 +73,8 @@ function header(buf: Buffer, type: number, h: DataHeader, len: number): void {
   buf.writeUInt32BE(h.session >>> 0, 4);
   buf.writeUInt32BE(h.segment >>> 0, 8);
   buf.writeUInt16BE(h.from, 12);
-  buf.writeUInt16BE(len, 14);
+  buf.writeUInt16BE(h.rank, 14);
+  buf.writeUInt16BE(len, 16);
 }
 
 /** A DATA datagram: header, packed coefficients, payload. */
@@ -100,14 +107,15 @@ export function decodeDatagram(buf: Uint8Array, shape: SessionShape): Datagram |
   if (v.getUint16(0) !== MAGIC) return { drop: 'bad-magic' };
   if (v.getUint8(2) !== VERSION) return { drop: 'bad-version' };
   const type = v.getUint8(3);
-  const h: DataHeader = { session: v.getUint32(4), segment: v.getUint32(8), from: v.getUint16(12) };
-  const len = v.getUint16(14);
+  const h: DataHeader = { session: v.getUint32(4), segment: v.getUint32(8), from: v.getUint16(12), rank: v.getUint16(14) };
+  const len = v.getUint16(16);
   if (buf.length !== HEADER_BYTES + len) return { drop: buf.length < HEADER_BYTES + len ? 'truncated' : 'bad-length' };
   if (h.session !== shape.session >>> 0) return { drop: 'unknown-session' };
   if (type === TYPE_DATA) {
     if (h.segment >= shape.segments) return { drop: 'wrong-length' };
     const cb = coeffBytes(shape.field, shape.k);
     if (len !== cb + shape.symbolBytes) return { drop: 'wrong-length' };
+    if (h.rank < 1 || h.rank > shape.k) return { drop: 'bad-rank' };
     const coeffs = buf.subarray(HEADER_BYTES, HEADER_BYTES + cb);
     return { type: 'data', ...h, coeffs, payload: buf.subarray(HEADER_BYTES + cb) };
   }
@@ -166,7 +174,9 @@ export type ControlMsg =
   /** client -> peer: send me recoded packets of `seg` at most `kbps`. */
   | { t: 'ask'; seg: number; kbps: number }
   /** client -> server or peer: a new rate cap for what it sends me. */
-  | { t: 'cap'; kbps: number };
+  | { t: 'cap'; kbps: number }
+  /** client -> peer: your packets of `seg` at rank `rank` were dependent: send more only once your rank is above it. */
+  | { t: 'hold'; seg: number; rank: number };
 
 export class WireError extends Error {
   override readonly name = 'WireError';
@@ -236,6 +246,10 @@ export function parseControl(raw: unknown): ControlMsg | { error: string } {
     case 'cap':
       if (!isInt(o['kbps'], 0, 1e9)) return bad('kbps');
       return { t: 'cap', kbps: o['kbps'] };
+    case 'hold':
+      if (!isInt(o['seg'], 0, U32)) return bad('seg');
+      if (!isInt(o['rank'], 0, 65535)) return bad('rank');
+      return { t: 'hold', seg: o['seg'], rank: o['rank'] };
     default:
       return { error: `unknown message type ${JSON.stringify(o['t'])}` };
   }
