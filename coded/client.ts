@@ -85,6 +85,8 @@ export interface ClientCounters {
   /** Coding header bytes per DATA packet: the 16-byte header and the coefficient vector. */
   headerBytesPerPacket: number;
   hashFailures: number;
+  /** Peers banned after two segments with their packets in them failed the hash. */
+  bannedPeers: number;
   /** `hold` messages sent to peers whose packets were dependent. */
   holdsSent: number;
   dropped: Record<string, number>;
@@ -121,6 +123,13 @@ export class CodedClient {
   private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
   private readonly decoders = new Map<number, Decoder>();
+  /** Peers whose packets went into each segment in progress (innovative ones): the suspects if its hash fails. */
+  private readonly contributors = new Map<number, Set<number>>();
+  /** Segments whose hash failed once: taken again from the server only. */
+  private readonly serverOnly = new Set<number>();
+  /** Peer -> segments that failed their hash with its packets in them; at 2 it is banned. */
+  private readonly suspicion = new Map<number, number>();
+  private readonly banned = new Set<number>();
   private readonly have = new Set<number>();
   private readonly cache = new Map<number, Encoder>();
   private readonly helpers = new Map<number, Helper>();
@@ -136,7 +145,7 @@ export class CodedClient {
   private finished: ((v: void) => void) | null = null;
   readonly done: Promise<void>;
   doneBytes = 0;
-  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, holdsSent: 0, dropped: {} };
+  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, bannedPeers: 0, holdsSent: 0, dropped: {} };
   /** performance.now() of the first accepted DATA datagram. */
   firstDataMs: number | null = null;
 
@@ -311,6 +320,7 @@ export class CodedClient {
   }
 
   private askHelper(p: PeerInfo, seg: number): void {
+    if (this.banned.has(p.node) || this.serverOnly.has(seg)) return;
     let h = this.helpers.get(p.node);
     if (!h) {
       if (this.helpers.size >= MAX_SERVED) return;
@@ -350,6 +360,8 @@ export class CodedClient {
     // Only the server and the peers this node asked may send it data, from their own address.
     const sender = d.from === 0 ? (from === this.o.server.host ? 0 : -1) : this.helpers.get(d.from)?.info.host === from ? d.from : -1;
     if (sender < 0) return this.drop('unknown-sender');
+    if (this.banned.has(sender)) return this.drop('banned-peer');
+    if (sender !== 0 && this.serverOnly.has(d.segment)) return this.drop('distrusted');
     this.meter.add(sender, buf.length + LINK_OVERHEAD_BYTES);
     this.counters.received++;
     if (sender === 0) this.counters.fromServer++;
@@ -374,7 +386,14 @@ export class CodedClient {
     if (res === 'dependent') {
       this.counters.dependent++;
       if (sender !== 0) this.hold(sender, d.segment, d.rank);
-    } else this.counters.innovative++;
+    } else {
+      this.counters.innovative++;
+      if (sender !== 0) {
+        let c = this.contributors.get(d.segment);
+        if (!c) this.contributors.set(d.segment, (c = new Set()));
+        c.add(sender);
+      }
+    }
     if (dec.complete) this.segmentDecoded(d.segment, dec);
     else if (res === 'innovative') this.kickPump();
   }
@@ -405,13 +424,32 @@ export class CodedClient {
 
   private segmentDecoded(seg: number, dec: Decoder): void {
     this.decoders.delete(seg);
+    const suspects = this.contributors.get(seg) ?? new Set<number>();
+    this.contributors.delete(seg);
     const data = dec.data();
     const len = segmentLength(this.manifest.size, this.segBytes, seg);
     const hash = createHash('sha256').update(data.subarray(0, len)).digest('hex');
     if (hash !== this.manifest.hashes[seg]) {
-      // Garbage from somebody decoded into wrong bytes: start this segment again.
+      // Garbage from a peer decoded into wrong bytes (the server's packets are the file's own):
+      // start this segment again from the server only; a peer in two failed segments is banned.
       this.counters.hashFailures++;
-      this.o.log?.({ event: 'hash-mismatch', seg });
+      this.serverOnly.add(seg);
+      for (const p of suspects) {
+        const n = (this.suspicion.get(p) ?? 0) + 1;
+        this.suspicion.set(p, n);
+        if (n >= 2 && !this.banned.has(p)) {
+          this.banned.add(p);
+          this.counters.bannedPeers++;
+          const h = this.helpers.get(p);
+          h?.sock?.destroy();
+        }
+      }
+      for (const [node, h] of this.helpers) {
+        if (!h.segs.delete(seg)) continue;
+        h.sock?.write(encodeControl({ t: 'done', seg })); // "stop sending it": the same message
+        if (h.segs.size === 0) this.removeSender(node);
+      }
+      this.o.log?.({ event: 'hash-mismatch', seg, suspects: [...suspects] });
       this.decoders.set(seg, new Decoder(this.codeParams));
       return;
     }
