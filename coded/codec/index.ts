@@ -10,3 +10,5 @@ export { CodecError, type CodecErrorCode } from './errors.js';
 export { type Kernel, type KernelFactory, TsKernel, tsKernelFactory } from './kernel.js';
 export { defaultKernelFactory } from './select.js';
 export { gfMul, gfInv, gfDiv } from './gf256.js';
+export { kernelStatus } from './select.js';
+export { wasmKernelFactory, wasmSimdSupported, NIBBLE_TABLES } from './kernel-wasm.js';

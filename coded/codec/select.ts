@@ -1,9 +1,16 @@
-/** Picks the default kernel: WebAssembly SIMD when this runtime has it, else the TypeScript one. */
+/**
+ * The default kernel: the WebAssembly SIMD one when this runtime has SIMD and kernel.wasm was built,
+ * else the TypeScript one. `kernelStatus()` says which and why (the bench prints it).
+ */
 import type { KernelFactory } from './kernel.js';
 import { tsKernelFactory } from './kernel.js';
-
-let chosen: KernelFactory | null = null;
+import { builtWasmKernel } from './kernel-wasm.js';
 
 export function defaultKernelFactory(): KernelFactory {
-  return (chosen ??= tsKernelFactory);
+  return builtWasmKernel().factory ?? tsKernelFactory;
+}
+
+export function kernelStatus(): { kernel: 'wasm-simd' | 'ts'; reason: string } {
+  const w = builtWasmKernel();
+  return w.factory ? { kernel: 'wasm-simd', reason: w.reason } : { kernel: 'ts', reason: w.reason };
 }
