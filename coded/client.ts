@@ -45,6 +45,10 @@ import {
 } from './wire.js';
 
 export const CAP_INTERVAL_MS = 100;
+/** How often a client tells its senders how many packets of each segment in progress it still needs. */
+export const NEED_INTERVAL_MS = 10;
+/** Budget margin over the missing packets: loss (two lossy hops at 5 %: ~10 %) and dependent ones. */
+export const NEED_MARGIN = 1.25;
 /** Peers served at once, most. */
 const MAX_SERVED = 256;
 /** Completed segments kept as encoders in memory for serving (the rest are read back from disk). */
@@ -77,6 +81,7 @@ export interface ClientCounters {
   dependent: number;
   /** Of the received: for a segment already decoded (in flight when `done` went out). */
   late: number;
+  lateFromServer: number;
   fromServer: number;
   fromPeers: number;
   /** DATA datagrams sent to peers and their UDP payload bytes. */
@@ -107,6 +112,8 @@ interface Served {
   rr: number;
   /** seg -> the rank at which this peer found our packets dependent: send more only above it. */
   holds: Map<number, number>;
+  /** seg -> packets it still asks for (its last `need`); absent: no limit yet. */
+  budget: Map<number, number>;
 }
 
 export class CodedClient {
@@ -140,12 +147,13 @@ export class CodedClient {
   private meter!: RateMeter<number>;
   private pumpTimer: NodeJS.Timeout | null = null;
   private capTimer: NodeJS.Timeout | null = null;
+  private needTimer: NodeJS.Timeout | null = null;
   private readonly lateAnswered = new Map<string, number>();
   private started = false;
   private finished: ((v: void) => void) | null = null;
   readonly done: Promise<void>;
   doneBytes = 0;
-  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, bannedPeers: 0, holdsSent: 0, dropped: {} };
+  readonly counters: ClientCounters = { received: 0, innovative: 0, dependent: 0, late: 0, lateFromServer: 0, fromServer: 0, fromPeers: 0, uploadPackets: 0, uploadBytes: 0, headerBytesPerPacket: 0, hashFailures: 0, bannedPeers: 0, holdsSent: 0, dropped: {} };
   /** performance.now() of the first accepted DATA datagram. */
   firstDataMs: number | null = null;
 
@@ -256,6 +264,7 @@ export class CodedClient {
     this.started = true;
     if (this.segments === 0) return this.complete();
     this.capTimer = setInterval(() => this.feedback(), CAP_INTERVAL_MS);
+    this.needTimer = setInterval(() => this.sendNeeds(), NEED_INTERVAL_MS);
     this.addSender(0);
     this.fill();
   }
@@ -263,7 +272,8 @@ export class CodedClient {
   stop(): void {
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     if (this.capTimer) clearInterval(this.capTimer);
-    this.pumpTimer = this.capTimer = null;
+    if (this.needTimer) clearInterval(this.needTimer);
+    this.pumpTimer = this.capTimer = this.needTimer = null;
     this.serverSock?.destroy();
     for (const h of this.helpers.values()) h.sock?.destroy();
     for (const s of this.served.values()) s.sock.destroy();
@@ -310,6 +320,22 @@ export class CodedClient {
     for (const [k, bps] of this.alloc.update(rates)) this.sendCap(k, bps);
   }
 
+  /**
+   * Each sender of a segment in progress gets its share of the packets still missing (with a margin),
+   * by UDP: a budget, replaced every NEED_INTERVAL_MS, so few packets are in flight when it completes.
+   */
+  private sendNeeds(): void {
+    const udp = this.udp;
+    if (!udp) return;
+    for (const [seg, dec] of this.decoders) {
+      const helpers = this.serverOnly.has(seg) ? [] : [...this.helpers.values()].filter((h) => h.segs.has(seg));
+      const n = Math.ceil(((this.manifest.k - dec.rank) * NEED_MARGIN) / (helpers.length + 1)) + 1;
+      const buf = encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n });
+      udp.send(buf, this.o.server.port, this.o.server.host);
+      for (const h of helpers) udp.send(buf, h.info.udp, h.info.host);
+    }
+  }
+
   private onServerControl(m: ControlMsg): void {
     if (m.t !== 'peers') return this.drop('unexpected-control');
     if (!this.decoders.has(m.seg)) return;
@@ -354,7 +380,7 @@ export class CodedClient {
     if (d.type === 'ctrl') {
       // A copy of `done` from a peer this node serves.
       const s = this.served.get(d.from);
-      if (!s || s.host !== from || d.msg.t !== 'done') return this.drop('unexpected-ctrl');
+      if (!s || s.host !== from || (d.msg.t !== 'done' && d.msg.t !== 'need')) return this.drop('unexpected-ctrl');
       return this.onServedControl(s, d.msg);
     }
     // Only the server and the peers this node asked may send it data, from their own address.
@@ -372,6 +398,7 @@ export class CodedClient {
       this.counters.dependent++;
       if (this.have.has(d.segment)) {
         this.counters.late++;
+        if (sender === 0) this.counters.lateFromServer++;
         this.answerLate(sender, d.segment);
       }
       return;
@@ -472,7 +499,8 @@ export class CodedClient {
     fsyncSync(this.fd);
     renameSync(this.partPath, this.finalPath);
     if (this.capTimer) clearInterval(this.capTimer);
-    this.capTimer = null;
+    if (this.needTimer) clearInterval(this.needTimer);
+    this.capTimer = this.needTimer = null;
     this.finished?.();
     this.finished = null;
   }
@@ -502,7 +530,7 @@ export class CodedClient {
           clearTimeout(helloTimer);
           const old = this.served.get(m.node);
           if (old) this.forgetServed(old);
-          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, segs: [], rr: 0, holds: new Map() };
+          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, segs: [], rr: 0, holds: new Map(), budget: new Map() };
           this.served.set(m.node, me);
           this.sched.set(m.node, this.downBudget(), performance.now());
           continue;
@@ -540,8 +568,14 @@ export class CodedClient {
         const i = s.segs.indexOf(m.seg);
         if (i >= 0) s.segs.splice(i, 1);
         s.holds.delete(m.seg);
+        s.budget.delete(m.seg);
         return;
       }
+      case 'need':
+        if (!s.segs.includes(m.seg)) return;
+        s.budget.set(m.seg, m.n);
+        if (m.n > 0) this.kickPump();
+        return;
       case 'hold':
         if (!s.segs.includes(m.seg)) return;
         s.holds.set(m.seg, Math.max(m.rank, s.holds.get(m.seg) ?? 0));
@@ -562,7 +596,7 @@ export class CodedClient {
 
   /** Something to send `s` of `seg`: some rank, and above the rank at which `s` last found our packets dependent. */
   private canServe(s: Served, seg: number): boolean {
-    return this.rankOf(seg) > (s.holds.get(seg) ?? 0);
+    return this.rankOf(seg) > (s.holds.get(seg) ?? 0) && (s.budget.get(seg) ?? 1) > 0;
   }
 
   private cacheEncoder(seg: number, data: Uint8Array): Encoder {
@@ -598,6 +632,8 @@ export class CodedClient {
         }
       }
       const rank = this.rankOf(seg);
+      const left = s.budget.get(seg);
+      if (left !== undefined) s.budget.set(seg, left - 1);
       const pkt = this.packetOf(seg);
       if (!pkt) continue;
       const buf = encodeData({ session: this.manifest.session, segment: seg, from: this.o.node, rank }, packCoeffs(this.manifest.field, pkt.coeffs), pkt.payload);

@@ -42,6 +42,8 @@ interface Client {
   wants: number[];
   done: Set<number>;
   rr: number;
+  /** seg -> packets the client still asks for (its last `need`); absent: no limit yet. */
+  budget: Map<number, number>;
 }
 
 export interface ServerCounters {
@@ -159,7 +161,7 @@ export class CodedServer {
           clearTimeout(helloTimer);
           const old = this.clients.get(m.node);
           if (old) this.forget(old);
-          client = { node: m.node, sock, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, ctl: m.ctl, wants: [], done: new Set(), rr: 0 };
+          client = { node: m.node, sock, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, ctl: m.ctl, wants: [], done: new Set(), rr: 0, budget: new Map() };
           this.clients.set(m.node, client);
           this.counters.clients = Math.max(this.counters.clients, this.clients.size);
           this.sched.set(m.node, m.downKbps > 0 ? m.downKbps * 1000 : Infinity, performance.now());
@@ -190,7 +192,7 @@ export class CodedServer {
     if (d.type !== 'ctrl') return this.drop('unexpected-data');
     const c = this.clients.get(d.from);
     if (!c || c.host !== from) return this.drop('unknown-sender');
-    if (d.msg.t === 'done' || d.msg.t === 'want') this.onControl(c, d.msg);
+    if (d.msg.t === 'done' || d.msg.t === 'want' || d.msg.t === 'need') this.onControl(c, d.msg);
     else this.drop('unexpected-ctrl');
   }
 
@@ -219,11 +221,17 @@ export class CodedServer {
       case 'done': {
         if (m.seg >= this.shape.segments) return this.drop('bad-segment');
         c.done.add(m.seg);
+        c.budget.delete(m.seg);
         const i = c.wants.indexOf(m.seg);
         if (i >= 0) c.wants.splice(i, 1);
         this.gcEncoders();
         return;
       }
+      case 'need':
+        if (!c.wants.includes(m.seg)) return;
+        c.budget.set(m.seg, m.n);
+        if (m.n > 0) this.kick();
+        return;
       case 'cap':
         this.sched.set(c.node, m.kbps > 0 ? m.kbps * 1000 : Infinity, now);
         this.kick();
@@ -253,6 +261,11 @@ export class CodedServer {
     return e;
   }
 
+  /** A segment the client wants and still has budget for. */
+  private sendable(c: Client | undefined): boolean {
+    return c !== undefined && c.wants.some((g) => (c.budget.get(g) ?? 1) > 0);
+  }
+
   private kick(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => this.pump(), 0);
@@ -266,10 +279,19 @@ export class CodedServer {
     const now = performance.now();
     const p = this.o.params;
     for (let n = 0; n < 256; n++) {
-      const node = this.sched.next(now, this.pktLinkBytes, (k) => (this.clients.get(k)?.wants.length ?? 0) > 0);
+      const node = this.sched.next(now, this.pktLinkBytes, (k) => this.sendable(this.clients.get(k)));
       if (node === null) break;
       const c = this.clients.get(node)!;
-      const seg = c.wants[c.rr++ % c.wants.length]!;
+      let seg = -1;
+      for (let j = 0; j < c.wants.length && seg < 0; j++) {
+        const g = c.wants[(c.rr + j) % c.wants.length]!;
+        if ((c.budget.get(g) ?? 1) > 0) {
+          seg = g;
+          c.rr = (c.rr + j + 1) % c.wants.length;
+        }
+      }
+      const left = c.budget.get(seg);
+      if (left !== undefined) c.budget.set(seg, left - 1);
       const e = this.encoder(seg);
       let pkt;
       if (e.sysNext < p.k) {
@@ -283,7 +305,7 @@ export class CodedServer {
     }
     const wait = this.sched.wakeInMs(performance.now());
     let anyWant = false;
-    for (const c of this.clients.values()) if (c.wants.length > 0) anyWant = true;
+    for (const c of this.clients.values()) if (this.sendable(c)) anyWant = true;
     if (anyWant && wait !== null) this.timer = setTimeout(() => this.pump(), Math.max(0, Math.min(50, wait)));
   }
 }

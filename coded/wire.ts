@@ -176,7 +176,13 @@ export type ControlMsg =
   /** client -> server or peer: a new rate cap for what it sends me. */
   | { t: 'cap'; kbps: number }
   /** client -> peer: your packets of `seg` at rank `rank` were dependent: send more only once your rank is above it. */
-  | { t: 'hold'; seg: number; rank: number };
+  | { t: 'hold'; seg: number; rank: number }
+  /**
+   * client -> server or peer, by UDP every few ms while a segment is in progress: send me at most
+   * `n` more packets of `seg` (its share of what I still miss, with a margin for loss). Replaces
+   * the previous budget, so packets in flight when a segment completes stay few.
+   */
+  | { t: 'need'; seg: number; n: number };
 
 export class WireError extends Error {
   override readonly name = 'WireError';
@@ -246,6 +252,10 @@ export function parseControl(raw: unknown): ControlMsg | { error: string } {
     case 'cap':
       if (!isInt(o['kbps'], 0, 1e9)) return bad('kbps');
       return { t: 'cap', kbps: o['kbps'] };
+    case 'need':
+      if (!isInt(o['seg'], 0, U32)) return bad('seg');
+      if (!isInt(o['n'], 0, 65535)) return bad('n');
+      return { t: 'need', seg: o['seg'], n: o['n'] };
     case 'hold':
       if (!isInt(o['seg'], 0, U32)) return bad('seg');
       if (!isInt(o['rank'], 0, 65535)) return bad('rank');
