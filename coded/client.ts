@@ -158,7 +158,7 @@ export class CodedClient {
   firstDataMs: number | null = null;
 
   constructor(o: JoinOptions) {
-    this.o = { headroom: 0.96, ...o };
+    this.o = { headroom: 0.95, ...o };
     this.rng = makeRng(o.seed ?? (o.node * 7919) ^ Date.now());
     this.done = new Promise((r) => (this.finished = r));
   }
@@ -246,7 +246,7 @@ export class CodedClient {
     ftruncateSync(this.fd, m.size);
     const now = performance.now();
     this.sched = new FlowScheduler<number>(this.o.upBps * this.o.headroom, now);
-    this.alloc = new CapAllocator<number>({ downBps: this.downBudget() });
+    this.alloc = new CapAllocator<number>({ downBps: this.downBudget(), pinned: [0] });
     this.meter = new RateMeter<number>(now);
   }
 

@@ -64,13 +64,22 @@ export class TokenBucket {
 }
 
 /**
- * Burst of a bucket: 20 ms at the rate, at least 8 full frames. Timers fire late on a loaded
- * machine (10 ms and more with a load of 7 on 2 cores, measured): with a 3 ms burst a sender lost
- * the tokens of every late wake-up and delivered 2.8 of its 4.8 Mbit/s. The shaper's queue (1000
- * packets) takes a 20 ms burst easily, and the average stays at the rate.
+ * Burst of a per-destination bucket: 20 ms at the rate, at least 8 full frames. Timers fire late on
+ * a loaded machine (10 ms and more with a load of 7 on 2 cores, measured): with a 3 ms burst a
+ * sender lost the tokens of every late wake-up and delivered 2.8 of its 4.8 Mbit/s.
  */
 export function burstFor(bps: number): number {
   return bps === Infinity ? 1 : Math.max(8 * 1514, (bps / 8) * 0.02);
+}
+
+/**
+ * Burst of the aggregate (uplink) bucket: 6 ms, at least 4 frames. It is what queues at the
+ * sender's own shaper, and a node's control messages (done, need) wait behind it: paced at 95 %
+ * of the link, a queue drains at only 5 % of the rate, so a 20 ms burst kept ~20 ms of data ahead
+ * of every `done` and peers kept sending segments already decoded.
+ */
+export function uplinkBurstFor(bps: number): number {
+  return bps === Infinity ? 1 : Math.max(4 * 1514, (bps / 8) * 0.006);
 }
 
 export class FlowScheduler<K> {
@@ -79,7 +88,7 @@ export class FlowScheduler<K> {
   private order: K[] = [];
   private cursor = 0;
   constructor(totalBps: number, nowMs: number) {
-    this.total = new TokenBucket(totalBps, burstFor(totalBps), nowMs);
+    this.total = new TokenBucket(totalBps, uplinkBurstFor(totalBps), nowMs);
   }
 
   /** Adds a destination or changes its cap. */
@@ -147,12 +156,20 @@ export interface CapAllocatorOptions {
   minBps?: number;
 }
 
+/** Senders that always count as held back by their cap (the server: the only source of fresh packets). */
+export interface CapPinning<K> {
+  pinned?: readonly K[];
+}
+
 /** Water-filling of a receiver's downlink over its senders, from measured rates. */
 export class CapAllocator<K> {
   private readonly caps = new Map<K, number>();
   private readonly o: Required<CapAllocatorOptions>;
-  constructor(o: CapAllocatorOptions) {
-    this.o = { saturated: 0.8, headroom: 1.3, minBps: 64_000, ...o };
+  private readonly pinned: ReadonlySet<K>;
+  constructor(o: CapAllocatorOptions & CapPinning<K>) {
+    const { pinned, ...rest } = o;
+    this.o = { saturated: 0.8, headroom: 1.3, minBps: 64_000, ...rest };
+    this.pinned = new Set(pinned ?? []);
   }
 
   get senders(): K[] {
@@ -207,7 +224,7 @@ export class CapAllocator<K> {
     for (const k of keys) {
       const cap = this.caps.get(k)!;
       const m = measured.get(k);
-      if (m === undefined || m >= this.o.saturated * cap) held.push(k);
+      if (m === undefined || m >= this.o.saturated * cap || this.pinned.has(k)) held.push(k);
       else {
         const c = Math.max(floor, m * this.o.headroom);
         next.set(k, c);

@@ -151,6 +151,14 @@ describe('CapAllocator (a receiver downlink, virtual time)', () => {
     expect(rounds).toBeLessThanOrEqual(3);
   });
 
+  it('a pinned sender (the server) keeps at least an equal share even while it delivers less', () => {
+    const a = new CapAllocator<string>({ downBps: 9e6, pinned: ['server'] });
+    for (const k of ['server', 'p1', 'p2']) a.add(k);
+    for (let r = 0; r < 10; r++) a.update(new Map([['server', 1e6], ['p1', 0.5e6], ['p2', 50e6]]));
+    expect(a.cap('server')!).toBeGreaterThanOrEqual(3e6);
+    expect(a.cap('p1')!).toBeLessThan(1.5e6);
+  });
+
   it('removing a sender gives its share to the rest', () => {
     const a = new CapAllocator<string>({ downBps: 6e6 });
     a.add('x');

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 export const CODED_PORT = 7000;
 export const FANOUT_JS = fileURLToPath(new URL('../../../cli/fanout.js', import.meta.url));
 /** Fraction of its link rate the server paces at (the client's own is coded/client.ts's headroom). */
-export const SERVER_HEADROOM = 0.96;
+export const SERVER_HEADROOM = 0.95;
 /** UDP payload per link byte of a full-size frame. */
 export const UDP_PAYLOAD_PER_FRAME = MAX_DATAGRAM / (MAX_DATAGRAM + LINK_OVERHEAD_BYTES);
 
