@@ -29,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { Decoder, Encoder, packCoeffs, unpackCoeffs, type CodeParams } from './codec/index.js';
 import { CapAllocator, FlowScheduler, RateMeter } from './pacing.js';
 import { makeRng, readSegment, segmentCount, segmentLength } from './params.js';
+import { needShare, ServeState } from './serving.js';
 import {
   ControlReader,
   decodeDatagram,
@@ -108,12 +109,8 @@ interface Served {
   host: string;
   udp: number;
   sock: Socket;
-  segs: number[];
-  rr: number;
-  /** seg -> the rank at which this peer found our packets dependent: send more only above it. */
-  holds: Map<number, number>;
-  /** seg -> packets it still asks for (its last `need`); absent: no limit yet. */
-  budget: Map<number, number>;
+  /** Its asks, holds and budgets (coded/serving.ts). */
+  st: ServeState;
 }
 
 export class CodedClient {
@@ -329,7 +326,7 @@ export class CodedClient {
     if (!udp) return;
     for (const [seg, dec] of this.decoders) {
       const helpers = this.serverOnly.has(seg) ? [] : [...this.helpers.values()].filter((h) => h.segs.has(seg));
-      const n = Math.ceil(((this.manifest.k - dec.rank) * NEED_MARGIN) / (helpers.length + 1)) + 1;
+      const n = needShare(this.manifest.k, dec.rank, helpers.length + 1, NEED_MARGIN);
       const buf = encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n });
       udp.send(buf, this.o.server.port, this.o.server.host);
       for (const h of helpers) udp.send(buf, h.info.udp, h.info.host);
@@ -530,7 +527,7 @@ export class CodedClient {
           clearTimeout(helloTimer);
           const old = this.served.get(m.node);
           if (old) this.forgetServed(old);
-          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, segs: [], rr: 0, holds: new Map(), budget: new Map() };
+          me = { node: m.node, host: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', udp: m.udp, sock, st: new ServeState() };
           this.served.set(m.node, me);
           this.sched.set(m.node, this.downBudget(), performance.now());
           continue;
@@ -557,28 +554,19 @@ export class CodedClient {
     switch (m.t) {
       case 'ask':
         if (m.seg >= this.segments) return this.drop('bad-segment');
-        if (!s.segs.includes(m.seg)) {
-          if (s.segs.length >= 16) return this.drop('too-many-asks');
-          s.segs.push(m.seg);
-        }
+        if (!s.st.ask(m.seg)) return this.drop('too-many-asks');
         if (m.kbps > 0) this.sched.set(s.node, m.kbps * 1000, now);
         this.kickPump();
         return;
-      case 'done': {
-        const i = s.segs.indexOf(m.seg);
-        if (i >= 0) s.segs.splice(i, 1);
-        s.holds.delete(m.seg);
-        s.budget.delete(m.seg);
+      case 'done':
+        s.st.done(m.seg);
         return;
-      }
       case 'need':
-        if (!s.segs.includes(m.seg)) return;
-        s.budget.set(m.seg, m.n);
+        s.st.need(m.seg, m.n);
         if (m.n > 0) this.kickPump();
         return;
       case 'hold':
-        if (!s.segs.includes(m.seg)) return;
-        s.holds.set(m.seg, Math.max(m.rank, s.holds.get(m.seg) ?? 0));
+        s.st.hold(m.seg, m.rank);
         return;
       case 'cap':
         this.sched.set(s.node, m.kbps > 0 ? m.kbps * 1000 : 1000, now);
@@ -592,11 +580,6 @@ export class CodedClient {
   /** This node's rank of `seg` (k once held). */
   private rankOf(seg: number): number {
     return this.have.has(seg) ? this.manifest.k : (this.decoders.get(seg)?.rank ?? 0);
-  }
-
-  /** Something to send `s` of `seg`: some rank, and above the rank at which `s` last found our packets dependent. */
-  private canServe(s: Served, seg: number): boolean {
-    return this.rankOf(seg) > (s.holds.get(seg) ?? 0) && (s.budget.get(seg) ?? 1) > 0;
   }
 
   private cacheEncoder(seg: number, data: Uint8Array): Encoder {
@@ -617,36 +600,25 @@ export class CodedClient {
     if (!udp || !this.shape) return;
     const now = performance.now();
     const linkBytes = HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
-    let any = false;
+    const rankOf = (g: number): number => this.rankOf(g);
     for (let n = 0; n < 256; n++) {
-      const node = this.sched.next(now, linkBytes, (k) => { const s = this.served.get(k); return s !== undefined && s.segs.some((g) => this.canServe(s, g)); });
+      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.st.any(rankOf) ?? false);
       if (node === null) break;
       const s = this.served.get(node)!;
-      let seg = -1;
-      for (let j = 0; j < s.segs.length; j++) {
-        const g = s.segs[(s.rr + j) % s.segs.length]!;
-        if (this.canServe(s, g)) {
-          seg = g;
-          s.rr = (s.rr + j + 1) % s.segs.length;
-          break;
-        }
-      }
+      const seg = s.st.pick(rankOf);
+      if (seg === null) continue;
       const rank = this.rankOf(seg);
-      const left = s.budget.get(seg);
-      if (left !== undefined) s.budget.set(seg, left - 1);
       const pkt = this.packetOf(seg);
       if (!pkt) continue;
       const buf = encodeData({ session: this.manifest.session, segment: seg, from: this.o.node, rank }, packCoeffs(this.manifest.field, pkt.coeffs), pkt.payload);
       udp.send(buf, s.udp, s.host);
       this.counters.uploadPackets++;
       this.counters.uploadBytes += buf.length;
-      any = true;
     }
     let work = false;
-    for (const s of this.served.values()) if (s.segs.some((g) => this.canServe(s, g))) work = true;
+    for (const s of this.served.values()) if (s.st.any(rankOf)) work = true;
     const wait = this.sched.wakeInMs(performance.now());
     if (work && wait !== null) this.pumpTimer = setTimeout(() => this.pump(), Math.max(0, Math.min(50, wait)));
-    void any;
   }
 
   private packetOf(seg: number): { coeffs: Uint8Array; payload: Uint8Array } | null {
