@@ -129,6 +129,8 @@ export class CodedClient {
   private readonly decoders = new Map<number, Decoder>();
   /** Peers whose packets went into each segment in progress (innovative ones): the suspects if its hash fails. */
   private readonly contributors = new Map<number, Set<number>>();
+  /** Innovative packets of each segment in progress, in all and by sender (for holds, serving.ts). */
+  private readonly innov = new Map<number, { total: number; by: Map<number, number> }>();
   /** Segments whose hash failed once: taken again from the server only. */
   private readonly serverOnly = new Set<number>();
   /** Peer -> segments that failed their hash with its packets in them; at 2 it is banned. */
@@ -145,6 +147,7 @@ export class CodedClient {
   private pumpTimer: NodeJS.Timeout | null = null;
   private capTimer: NodeJS.Timeout | null = null;
   private needTimer: NodeJS.Timeout | null = null;
+  private needRound = 0;
   private readonly lateAnswered = new Map<string, number>();
   private started = false;
   private finished: ((v: void) => void) | null = null;
@@ -324,12 +327,16 @@ export class CodedClient {
   private sendNeeds(): void {
     const udp = this.udp;
     if (!udp) return;
+    this.needRound++;
     for (const [seg, dec] of this.decoders) {
       const helpers = this.serverOnly.has(seg) ? [] : [...this.helpers.values()].filter((h) => h.segs.has(seg));
-      const n = needShare(this.manifest.k, dec.rank, helpers.length + 1, NEED_MARGIN);
-      const buf = encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n });
-      udp.send(buf, this.o.server.port, this.o.server.host);
-      for (const h of helpers) udp.send(buf, h.info.udp, h.info.host);
+      const senders = helpers.length + 1;
+      const msg = (i: number): Buffer => {
+        const n = needShare(this.manifest.k, dec.rank, senders, NEED_MARGIN, i + this.needRound);
+        return encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n });
+      };
+      udp.send(msg(0), this.o.server.port, this.o.server.host);
+      helpers.forEach((h, k) => udp.send(msg(k + 1), h.info.udp, h.info.host));
     }
   }
 
@@ -412,6 +419,10 @@ export class CodedClient {
       if (sender !== 0) this.hold(sender, d.segment, d.rank);
     } else {
       this.counters.innovative++;
+      let iv = this.innov.get(d.segment);
+      if (!iv) this.innov.set(d.segment, (iv = { total: 0, by: new Map() }));
+      iv.total++;
+      iv.by.set(sender, (iv.by.get(sender) ?? 0) + 1);
       if (sender !== 0) {
         let c = this.contributors.get(d.segment);
         if (!c) this.contributors.set(d.segment, (c = new Set()));
@@ -450,6 +461,7 @@ export class CodedClient {
     this.decoders.delete(seg);
     const suspects = this.contributors.get(seg) ?? new Set<number>();
     this.contributors.delete(seg);
+    this.innov.delete(seg);
     const data = dec.data();
     const len = segmentLength(this.manifest.size, this.segBytes, seg);
     const hash = createHash('sha256').update(data.subarray(0, len)).digest('hex');
@@ -566,7 +578,7 @@ export class CodedClient {
         if (m.n > 0) this.kickPump();
         return;
       case 'hold':
-        s.st.hold(m.seg, m.rank);
+        s.st.hold(m.seg, this.freshOf(m.seg, s.node));
         return;
       case 'cap':
         this.sched.set(s.node, m.kbps > 0 ? m.kbps * 1000 : 1000, now);
@@ -575,6 +587,13 @@ export class CodedClient {
       default:
         this.drop('unexpected-control');
     }
+  }
+
+  /** Innovative packets of `seg` this node got from others than `node` (Infinity once it holds it). */
+  private freshOf(seg: number, node: number): number {
+    if (this.have.has(seg)) return Infinity;
+    const iv = this.innov.get(seg);
+    return iv ? iv.total - (iv.by.get(node) ?? 0) : 0;
   }
 
   /** This node's rank of `seg` (k once held). */
@@ -600,12 +619,11 @@ export class CodedClient {
     if (!udp || !this.shape) return;
     const now = performance.now();
     const linkBytes = HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
-    const rankOf = (g: number): number => this.rankOf(g);
     for (let n = 0; n < 256; n++) {
-      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.st.any(rankOf) ?? false);
+      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.st.any((g) => this.freshOf(g, k)) ?? false);
       if (node === null) break;
       const s = this.served.get(node)!;
-      const seg = s.st.pick(rankOf);
+      const seg = s.st.pick((g) => this.freshOf(g, node));
       if (seg === null) continue;
       const rank = this.rankOf(seg);
       const pkt = this.packetOf(seg);
@@ -616,7 +634,7 @@ export class CodedClient {
       this.counters.uploadBytes += buf.length;
     }
     let work = false;
-    for (const s of this.served.values()) if (s.st.any(rankOf)) work = true;
+    for (const s of this.served.values()) if (s.st.any((g) => this.freshOf(g, s.node))) work = true;
     const wait = this.sched.wakeInMs(performance.now());
     if (work && wait !== null) this.pumpTimer = setTimeout(() => this.pump(), Math.max(0, Math.min(50, wait)));
   }
