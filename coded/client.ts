@@ -50,6 +50,10 @@ export const CAP_INTERVAL_MS = 100;
 export const NEED_INTERVAL_MS = 10;
 /** Budget margin over the missing packets: loss (two lossy hops at 5 %: ~10 %) and dependent ones. */
 export const NEED_MARGIN = 1.25;
+/** Over GF(2) a peer's packet is dependent more often: a wider margin. */
+export const NEED_MARGIN_GF2 = 2;
+/** Dependent packets in a row from one peer, over GF(2), before it is told to hold. */
+export const HOLD_STREAK_GF2 = 3;
 /** Peers served at once, most. */
 const MAX_SERVED = 256;
 /** Completed segments kept as encoders in memory for serving (the rest are read back from disk). */
@@ -130,6 +134,7 @@ export class CodedClient {
   /** Peers whose packets went into each segment in progress (innovative ones): the suspects if its hash fails. */
   private readonly contributors = new Map<number, Set<number>>();
   /** Innovative packets of each segment in progress, in all and by sender (for holds, serving.ts). */
+  private readonly depStreak = new Map<string, number>();
   private readonly innov = new Map<number, { total: number; by: Map<number, number> }>();
   /** Segments whose hash failed once: taken again from the server only. */
   private readonly serverOnly = new Set<number>();
@@ -321,8 +326,9 @@ export class CodedClient {
   }
 
   /**
-   * Each sender of a segment in progress gets its share of the packets still missing (with a margin),
-   * by UDP: a budget, replaced every NEED_INTERVAL_MS, so few packets are in flight when it completes.
+   * Each peer sending a segment in progress gets its share of the packets still missing (with a
+   * margin), by UDP: a budget, replaced every NEED_INTERVAL_MS, so few packets are in flight when
+   * it completes.
    */
   private sendNeeds(): void {
     const udp = this.udp;
@@ -330,13 +336,14 @@ export class CodedClient {
     this.needRound++;
     for (const [seg, dec] of this.decoders) {
       const helpers = this.serverOnly.has(seg) ? [] : [...this.helpers.values()].filter((h) => h.segs.has(seg));
+      // The server is not budgeted: it is the one sender whose packets are always fresh, and over
+      // GF(2) with a band its last useful packets are rare (a budget starved the end of each segment).
       const senders = helpers.length + 1;
-      const msg = (i: number): Buffer => {
-        const n = needShare(this.manifest.k, dec.rank, senders, NEED_MARGIN, i + this.needRound);
-        return encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n });
-      };
-      udp.send(msg(0), this.o.server.port, this.o.server.host);
-      helpers.forEach((h, k) => udp.send(msg(k + 1), h.info.udp, h.info.host));
+      const margin = this.manifest.field === 'gf2' ? NEED_MARGIN_GF2 : NEED_MARGIN;
+      helpers.forEach((h, k) => {
+        const n = needShare(this.manifest.k, dec.rank, senders, margin, k + 1 + this.needRound);
+        udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n }), h.info.udp, h.info.host);
+      });
     }
   }
 
@@ -414,10 +421,20 @@ export class CodedClient {
       this.counters.received--;
       return this.drop('bad-packet');
     }
+    const streak = `${sender}:${d.segment}`;
     if (res === 'dependent') {
       this.counters.dependent++;
-      if (sender !== 0) this.hold(sender, d.segment, d.rank);
+      // Over GF(2^8) one dependent packet means the sender's subspace is inside ours (but for a
+      // 1/256 chance); over GF(2) a random combination falls inside by chance half the time or
+      // more, so it takes HOLD_STREAK_GF2 in a row.
+      const n = (this.depStreak.get(streak) ?? 0) + 1;
+      this.depStreak.set(streak, n);
+      if (sender !== 0 && n >= (this.manifest.field === 'gf2' ? HOLD_STREAK_GF2 : 1)) {
+        this.depStreak.delete(streak);
+        this.hold(sender, d.segment, d.rank);
+      }
     } else {
+      this.depStreak.delete(streak);
       this.counters.innovative++;
       let iv = this.innov.get(d.segment);
       if (!iv) this.innov.set(d.segment, (iv = { total: 0, by: new Map() }));
@@ -462,6 +479,7 @@ export class CodedClient {
     const suspects = this.contributors.get(seg) ?? new Set<number>();
     this.contributors.delete(seg);
     this.innov.delete(seg);
+    if (this.depStreak.size > 4096) this.depStreak.clear();
     const data = dec.data();
     const len = segmentLength(this.manifest.size, this.segBytes, seg);
     const hash = createHash('sha256').update(data.subarray(0, len)).digest('hex');

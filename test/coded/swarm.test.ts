@@ -145,7 +145,7 @@ function runSwarm(o: SwarmOptions): Result {
         for (const [seg, d] of dec[i]!) {
           for (const j of ids) {
             const n = needShare(o.k, d.rank, N, 1.25, j + now / 10);
-            if (j !== i && !lost()) ctl.push({ at: now + 1, from: i, to: j, fn: () => serve[j]!.get(i)?.need(seg, n) });
+            if (j !== i && j !== 0 && !lost()) ctl.push({ at: now + 1, from: i, to: j, fn: () => serve[j]!.get(i)?.need(seg, n) });
           }
         }
       }
