@@ -49,6 +49,7 @@ describe('shipped scenarios', () => {
         'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
         'one-slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
         'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml',
+        'coded-lossless.yaml', 'coded-loss5.yaml', 'coded-one-slow.yaml', 'coded-broadband.yaml', 'coded-32.yaml',
       ].sort(),
     );
   });
