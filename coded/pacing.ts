@@ -64,15 +64,12 @@ export class TokenBucket {
 }
 
 /**
- * Burst of a per-destination bucket: 20 ms at the rate, at least 2 full frames. Timers fire late on
+ * Burst of a per-destination bucket: 20 ms at the rate, at least 8 full frames. Timers fire late on
  * a loaded machine (10 ms and more with a load of 7 on 2 cores, measured): with a 3 ms burst a
- * sender lost the tokens of every late wake-up and delivered 2.8 of its 4.8 Mbit/s. Not more than
- * 2 frames at low caps: the bursts of all a receiver's senders meet in its downlink's queue (8
- * senders of 8 frames each were 190 ms of queue at 4 Mbit/s, all of it late once the segment
- * completed).
+ * sender lost the tokens of every late wake-up and delivered 2.8 of its 4.8 Mbit/s.
  */
 export function burstFor(bps: number): number {
-  return bps === Infinity ? 1 : Math.max(2 * 1514, (bps / 8) * 0.02);
+  return bps === Infinity ? 1 : Math.max(8 * 1514, (bps / 8) * 0.02);
 }
 
 /**
