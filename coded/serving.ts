@@ -14,6 +14,8 @@
 
 /** Segments one node may ask for at once. */
 export const MAX_ASKED = 16;
+/** Packets a peer may send of a segment just asked for, before the asker's first `need`. */
+export const INITIAL_BUDGET = 4;
 
 export class ServeState {
   readonly segs: number[] = [];
@@ -21,11 +23,14 @@ export class ServeState {
   readonly holds = new Map<number, number>();
   readonly budget = new Map<number, number>();
 
-  /** The node asks for `seg`; false when it already asks for too many. */
-  ask(seg: number): boolean {
+  /** The node asks for `seg`; false when it already asks for too many. `budgeted`: false for a sender the node gives no budgets (the server). */
+  ask(seg: number, budgeted = true): boolean {
     if (this.segs.includes(seg)) return true;
     if (this.segs.length >= MAX_ASKED) return false;
     this.segs.push(seg);
+    // A few packets until the node's first budget comes (within NEED_INTERVAL_MS): without one,
+    // every peer sent unlimited at the start and the first segments were half late packets.
+    if (budgeted) this.budget.set(seg, INITIAL_BUDGET);
     return true;
   }
 

@@ -90,7 +90,7 @@ function runSwarm(o: SwarmOptions): Result {
             // The receiver's downlink split equally among its N senders (the CapAllocator's start).
             sched[j]!.set(i, toBps((o.down * 0.95) / N), now + 1);
           }
-          st.ask(s);
+          st.ask(s, j !== 0); // the server gets no budgets
         } });
       }
     }
