@@ -114,6 +114,7 @@ interface NodeState {
   error: string | null;
   downBytes: number;
   upBytes: number;
+  counters?: Record<string, number>;
 }
 
 
@@ -172,6 +173,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (n === undefined) return;
     if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
     if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
+    if (ev.counters !== undefined) n.counters = ev.counters;
     if (ev.kind === 'start') n.startMs ??= ms;
     if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
     if (ev.kind === 'done' && n.doneMs === null) {
@@ -380,6 +382,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       firstByteS: rel(n.firstByteMs),
       doneS: rel(n.doneMs),
       verified: false,
+      ...(n.counters ? { counters: n.counters } : {}),
     };
     const verifyError = n.error ?? (await proto.verify(ctx, r.index));
     const result: ReceiverResult = { ...measured, verified: verifyError === null };

@@ -131,6 +131,11 @@ export interface ReceiverResult {
   doneS: number | null;
   /** The stored fragment (or file) was compared byte for byte with its slice of the source. */
   verified: boolean;
+  /**
+   * A protocol's own per-node counters, as it last reported them (coded: packets received,
+   * linearly dependent, uploaded to peers, coding header bytes per packet, drops).
+   */
+  counters?: Record<string, number>;
   error?: string;
 }
 

@@ -104,6 +104,8 @@ export interface NodeEvent {
   /** Totals so far (not increments). */
   downBytes?: number;
   upBytes?: number;
+  /** The protocol's own counters so far (totals; the last report wins), kept in the node's result. */
+  counters?: Record<string, number>;
   message?: string;
   /** A process the node's program started (aria2c under its agent): recorded, so teardown ends it by id. */
   child?: { pid: number; argv: string[] };

@@ -31,6 +31,8 @@ export const COMPLETION_COLUMNS = [
   'protocol',
   'variant',
   'up_bytes',
+  /** A protocol's own per-node counters (lab/types.ts ReceiverResult.counters), as one JSON object. */
+  'counters',
 ] as const;
 
 /** Columns of runs.csv, in order: every scalar figure of a RunResult plus the receiver count. */
@@ -106,6 +108,7 @@ export function completionsCsv(results: ScenarioResults): string {
         protocol: run.protocol,
         variant: run.variant,
         up_bytes: r.upBytes,
+        counters: r.counters ? JSON.stringify(r.counters) : undefined,
       });
     }
   }
