@@ -6,7 +6,10 @@
  * fs.createReadStream(...).pipe(socket), no rate limit, no protocol, into a sink that writes each
  * connection to a file. Prints medians of makespan, throughput, sender CPU and peak RSS, and the
  * ratios sender / naive. Targets (issue 2): peak RSS < 100 MB; unthrottled makespan <= 1.3x naive;
- * CPU <= 1.5x naive. The `auth` row is the unthrottled run with `--auth-key` on both ends (a second
+ * CPU <= 1.5x naive. The `naive+integ` row is the naive pipe paying for what fanout guarantees and
+ * nothing more (SHA-256 at both ends, fsync + rename + folder fsync before a file counts,
+ * bench/naive.ts --integrity): the gap from naive to naive+integ is the integrity's price, the gap
+ * from naive+integ to unthrottled the protocol's own. The `auth` row is the unthrottled run with `--auth-key` on both ends (a second
  * receiver process on its own ports), interleaved with the others: the cost of authentication.
  */
 import { spawn } from 'node:child_process';
@@ -79,18 +82,24 @@ async function main(): Promise<void> {
     mkdirSync(join(dir, 'naive'));
     stops.push(await startProc([FANOUT, 'receive', '--listen', `127.0.0.1:${base}-${base + NODES - 1}`, '--out', join(dir, 'rx')], /listening/));
     stops.push(await startProc([NAIVE, 'sink', '127.0.0.1', String(base + NODES), String(NODES), join(dir, 'naive')], /ready/));
+    mkdirSync(join(dir, 'naive-int'));
+    const intBase = base + 2 * NODES;
+    stops.push(await startProc([NAIVE, 'sink', '127.0.0.1', String(intBase), String(NODES), join(dir, 'naive-int'), '--integrity'], /ready/));
     const key = join(dir, 'auth.key');
     writeFileSync(key, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const authBase = base + 3 * NODES; // past the naive sink's ports
     stops.push(await startProc([FANOUT, 'receive', '--listen', `127.0.0.1:${authBase}-${authBase + NODES - 1}`, '--out', join(dir, 'rx-auth'), '--auth-key', key], /listening/));
     const nodes = Array.from({ length: NODES }, (_, i) => `127.0.0.1:${base + i}`).join(',');
     const authNodes = Array.from({ length: NODES }, (_, i) => `127.0.0.1:${authBase + i}`).join(',');
-    const results: Record<string, Figures[]> = { naive: [], unthrottled: [], throttled: [], auth: [] };
+    const results: Record<string, Figures[]> = { naive: [], unthrottled: [], throttled: [], auth: [], 'naive+integ': [] };
     console.log(`bench:send: ${SIZE / 2 ** 20} MiB to ${NODES} loopback nodes, ${RUNS} runs each, strategy ${values.strategy}`);
     for (let r = 0; r < RUNS; r++) {
       // Interleave the variants so drift on a busy machine hits each alike.
       results.naive!.push((await runJson([NAIVE, 'send', file, '127.0.0.1', String(base + NODES), String(NODES)])) as Figures);
       for (const f of readdirSync(join(dir, 'naive'))) rmSync(join(dir, 'naive', f), { force: true });
+      // The naive pipe that also hashes both ends and makes every file durable before it counts.
+      results['naive+integ']!.push((await runJson([NAIVE, 'send', file, '127.0.0.1', String(intBase), String(NODES), '--integrity'])) as Figures);
+      for (const f of readdirSync(join(dir, 'naive-int'))) rmSync(join(dir, 'naive-int', f), { force: true });
       // The fanout variants in a rotating order: each follows each other alike (what the previous
       // run left to write back to the disk slows the next one's fsyncs).
       const variants: [string, string[]][] = [
@@ -127,6 +136,11 @@ async function main(): Promise<void> {
       `cpu ${(un.cpu / naive.cpu).toFixed(2)}x naive ${un.cpu / naive.cpu <= 1.5 ? '<=' : '>'} 1.5x`,
     ];
     console.log(`targets: ${verdict.join('; ')}`);
+    const integ = rows[4]!;
+    console.log(
+      `naive+integ: the naive pipe also hashing both ends and fsync + rename before a file counts (what fanout's guarantees cost, no protocol): ` +
+        `${(integ.mk / naive.mk).toFixed(2)}x naive; unthrottled fanout is ${(un.mk / integ.mk).toFixed(2)}x naive+integ (makespan), ${(un.cpu / integ.cpu).toFixed(2)}x (cpu)`,
+    );
     const auth = rows[3]!;
     console.log(
       `auth cost (--auth-key vs unthrottled, same run): makespan ${(((auth.mk / un.mk) - 1) * 100).toFixed(1)} %, ` +

@@ -16,6 +16,8 @@ import { STRATEGY_NAMES } from '../sender/strategies/names.js';
 import { contenderNames, resolveContender } from '../lab/protocols/index.js';
 import { impairmentInvocations } from '../lab/netns/backend.js';
 import { CliError, EXIT, fail } from './exit.js';
+import { isSweepFile } from '../lab/sweep/expand.js';
+import { sweepCommand } from './sweep.js';
 
 export const LAB_HELP = `Usage: npm run lab -- SCENARIO.yaml [options]     (or: fanout lab SCENARIO.yaml [options])
 
@@ -85,6 +87,7 @@ export async function labCommand(argv: string[]): Promise<number> {
   }
   const repeat = repeatFlag(values.repeat);
   const backend = backendFlag(values.backend);
+  if (isSweepFile(positionals[0]!)) return sweepCommand(positionals[0]!, { strategies, repeat, out: values.out, backend, keep: values.keep, dryRun: values['dry-run'] });
   if (values['dry-run']) {
     try {
       process.stdout.write(await dryRunText(positionals[0]!, strategies));
@@ -180,12 +183,12 @@ async function dryRunText(scenarioPath: string, strategies: string[] | undefined
     const runDir = `<work>/${c.name.replace(/[^a-zA-Z0-9.-]/g, '_')}-<repeat>`;
     const ctx: RunContext = {
       topology: t, variant: c.variant, contender: c.name, options: t.transfer.options[c.protocol.name], repeat: 1,
-      srcFile: '<work>/src.bin', fileBytes: 0, runDir, nodeDir: (i) => `${runDir}/rx${i}`, address: addrOf, runId: '<run id>',
+      srcFile: '<work>/src.bin', fileBytes: 0, runDir, nodeDir: (i) => `${runDir}/rx${i}`, poolDir: (i) => `<work>/pool-${c.protocol.name}/rx${i}`, address: addrOf, runId: '<run id>',
     };
     lines.push(`# per run of ${c.name}: each phase's programs, every one ready before the next phase (the lab verifies every node's output after):`);
     for (const phase of c.protocol.phases(ctx)) {
       lines.push(`#   phase ${phase.name}`);
-      for (const spec of phase.procs) lines.push(shellQuote(execInNamespace(nsOf(spec.node), spec.argv)));
+      for (const spec of phase.procs) lines.push(shellQuote(execInNamespace(nsOf(spec.node), spec.argv)) + (spec.reuse ? '   # started by the first run, kept for the next ones' : ''));
     }
   }
   for (const ev of t.events) lines.push(`# at ${ev.atMs} ms: tc class change for receivers ${ev.receivers.join(',')}${ev.downBps ? ` down ${ev.downBps} bit/s` : ''}${ev.upBps ? ` up ${ev.upBps} bit/s` : ''}`);

@@ -13,6 +13,10 @@
  * earliest time its fragment could be complete at full capacity from t=0 (a link that drops
  * mid-run raises it honestly), and for the width term the shortest time the node could occupy a
  * slot, starting at any moment (0 or an event time).
+ *
+ * Sites (Topology.sites): the fragments of a site's receivers all come from the sender, outside the
+ * site, so all of them cross its trunk into the site: the `site-down` term is, for every site, the
+ * sum of its receivers' fragment bytes over the trunk's down goodput (trunk rates are constant).
  */
 import { fluidLowerBound } from '../core/lower-bound.js';
 import type { LinkEvent, ReceiverSpec, Topology } from './types.js';
@@ -66,11 +70,13 @@ export interface LabBoundInput {
   senderUpBps: number;
   width: number;
   chunkBytes: number;
+  /** Receivers behind shared trunks: indexes into `receivers`, and the trunk's rate into the site, bit/s. */
+  sites?: readonly { members: readonly number[]; downBps: number }[];
 }
 
 export interface LabBound {
   seconds: number;
-  binding: 'rate' | 'slowest-node' | 'width';
+  binding: 'rate' | 'slowest-node' | 'width' | 'site-down';
 }
 
 export function labLowerBound(i: LabBoundInput): LabBound {
@@ -96,8 +102,14 @@ export function labLowerBound(i: LabBoundInput): LabBound {
   const base = { fragmentBytes: i.fragmentBytes, rateBytesPerS: senderBytesPerS, width: i.width };
   const perNode = fluidLowerBound({ ...base, capacityBytesPerS: completionCap });
   const perSlot = fluidLowerBound({ ...base, capacityBytesPerS: slotCap });
-  const seconds = Math.max(perNode.terms.rateS, perNode.terms.slowestNodeS, perSlot.terms.widthS);
-  const binding = seconds === perNode.terms.rateS ? 'rate' : seconds === perNode.terms.slowestNodeS ? 'slowest-node' : 'width';
+  let siteS = 0;
+  for (const s of i.sites ?? []) {
+    const bytes = s.members.reduce((acc, m) => acc + i.fragmentBytes[m]!, 0);
+    siteS = Math.max(siteS, s.downBps === Infinity ? 0 : bytes / ((s.downBps / 8) * factor));
+  }
+  const seconds = Math.max(perNode.terms.rateS, perNode.terms.slowestNodeS, perSlot.terms.widthS, siteS);
+  const binding =
+    seconds === perNode.terms.rateS ? 'rate' : seconds === perNode.terms.slowestNodeS ? 'slowest-node' : seconds === perSlot.terms.widthS ? 'width' : 'site-down';
   return { seconds, binding };
 }
 
@@ -111,5 +123,6 @@ export function topologyLowerBound(t: Topology, fragmentBytes: readonly number[]
     senderUpBps: t.sender.upBps,
     width: t.transfer.width,
     chunkBytes: LAB_CHUNK_BYTES,
+    sites: (t.sites ?? []).map((s) => ({ members: s.receivers, downBps: s.downBps })),
   });
 }

@@ -43,16 +43,25 @@ function own(pid: number): Usage {
   }
 }
 
-/** The tree rooted at `pid` (bounded depth and size: a runaway fork cannot stall the lab). */
+/** The pids of the tree rooted at `pid` (bounded size: a runaway fork cannot stall the lab). */
+export function treePids(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0 && out.length < 256) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...children(p));
+  }
+  return out;
+}
+
+/** CPU and peak memory of the tree rooted at `pid`. */
 export function treeUsage(pid: number): Usage {
   const total: Usage = { cpuS: 0, peakRssBytes: 0 };
-  const queue = [pid];
-  for (let seen = 0; queue.length > 0 && seen < 256; seen++) {
-    const p = queue.shift()!;
+  for (const p of treePids(pid)) {
     const u = own(p);
     total.cpuS += u.cpuS;
     total.peakRssBytes += u.peakRssBytes;
-    queue.push(...children(p));
   }
   return total;
 }

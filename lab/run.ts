@@ -3,6 +3,7 @@
  * network once, run every strategy and repeat on it (rebuilding only if a run breaks it), tear
  * down in `finally` and on signals, then medians, checks and the results folder.
  */
+import type { Fidelity } from './fidelity.js';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir } from 'node:os';
@@ -17,9 +18,9 @@ import { computeMedians } from './results/stats.js';
 import { defaultResultsDir, writeResults } from './results/write.js';
 import { fillBytes } from './rng.js';
 import { resolveContender, type Contender, type Protocol } from './protocols/index.js';
-import { runOnce, RunError } from './runner.js';
+import { ProcessPool, runOnce, RunError } from './runner.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
-import { loadScenario } from './scenario/index.js';
+import { loadScenario, type ScenarioCaps } from './scenario/index.js';
 import { checkScenarioLimits } from './scenario/limits.js';
 import { checkLabDisk } from './diskspace.js';
 import type { BackendChoice, BackendName, ContenderName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
@@ -49,6 +50,8 @@ export interface LabOptions {
   status?: ((line: string) => void) | null;
   /** Already detected (tests, doctor). */
   caps?: Capabilities;
+  /** How the topology is read (default: loadScenario of scenarioPath); a sweep passes one point's. */
+  load?: (caps: ScenarioCaps) => Topology;
 }
 
 export interface LabOutcome {
@@ -137,9 +140,10 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const commander = o.commander ?? new RealCommander();
   // Every problem the file itself has is reported before the kernel is probed (the probe makes a
   // throwaway namespace); then what this machine can do (netem, nftables) is checked against it.
-  if (!o.caps) loadScenario(o.scenarioPath, { netem: true, nftables: true, hasTool });
+  const load = o.load ?? ((c: ScenarioCaps): Topology => loadScenario(o.scenarioPath, c));
+  if (!o.caps) load({ netem: true, nftables: true, hasTool });
   const caps = o.caps ?? (await detectCapabilities(commander));
-  const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
+  const topology = load({ netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
   if (o.strategies) topology.strategies = o.strategies;
   if (o.repeat) topology.repeat = o.repeat;
   const contenders: Contender[] = topology.strategies.map((name) => {
@@ -151,6 +155,9 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const simulated = chosen.backend === 'sim';
   if (topology.transfer.authKey && chosen.backend === 'docker') {
     throw new BackendUnavailableError("transfer.authKey runs on netns only: the docker backend's receiver containers are started once, with fixed arguments");
+  }
+  if ((topology.sites ?? []).length > 0 && chosen.backend === 'docker') {
+    throw new BackendUnavailableError('sites are not supported on docker yet; use netns or sim');
   }
   checkScenarioLimits(topology, chosen.backend, o.scenarioPath);
   if (!simulated) checkLabDisk(tmpdir(), topology.file, o.scenarioPath, topology.transfer.job === 'whole-file' ? topology.receivers.length : 1);
@@ -173,9 +180,14 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     workDir,
   };
   let net: EmulatedNetwork | null = null;
+  // Node programs kept across runs on this network (fragment receivers): stopped before it goes down.
+  let pool = new ProcessPool();
   const teardown = async (): Promise<void> => {
     const n = net;
     net = null;
+    const p = pool;
+    pool = new ProcessPool();
+    await p.stopAll().catch(() => {});
     if (n) await n.down();
     if (!o.keep) rmSync(workDir, { recursive: true, force: true });
   };
@@ -229,7 +241,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
             status?.(`${label}: ${done}/${topology.receivers.length} receivers done, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
           }
         };
-        const runOpts = { topology, protocol: contender.protocol, options, contender: strategy, variant: contender.variant, repeat, srcFile, workDir, keep: o.keep ?? false, onEvent };
+        const runOpts = { topology, protocol: contender.protocol, options, contender: strategy, variant: contender.variant, repeat, srcFile, workDir, keep: o.keep ?? false, onEvent, pool };
         let r: RunResult;
         try {
           r = await runOnce(net, runOpts);
@@ -241,6 +253,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
           log(`${label}: run broke (${(err as Error).message.split('\n')[0]}); rebuilding the network and retrying once`);
           const broken: EmulatedNetwork = net;
           net = null;
+          await pool.stopAll().catch(() => {});
           await broken.down();
           net = await buildNetwork(chosen.backend, topology, commander, needs, log);
           log(`network ${net.prefix} up`);
@@ -252,11 +265,17 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
           }
         }
         runs.push(r);
+        const fid = r.fidelity;
         log(
           `${label}: makespan ${r.makespanS.toFixed(2)} s, bound ${r.lowerBoundS.toFixed(2)} s, efficiency ${r.efficiency.toFixed(3)}` +
-            (r.launchS !== undefined ? ` (programs up and ready in ${r.launchS.toFixed(2)} s before the start)` : '') +
+            (r.launchS !== undefined ? ` (programs up and ready in ${r.launchS.toFixed(2)} s before the start` + (fid ? `, ${fidelityNote(fid)})` : ')') : '') +
             (r.failedReceivers ? `, ${r.failedReceivers} receivers FAILED` : ''),
         );
+        if (fid?.starved) {
+          const w = `${label}: NOT A FAITHFUL MEASUREMENT: ${fid.reasons.join('; ')}`;
+          log(`warning: ${w}`);
+          warnings.push(w);
+        }
       }
     }
   } catch (err) {
@@ -288,6 +307,14 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     }
   }
   return { results, outDir, files: written.files, checkFailures, brokenRuns: runs.filter((r) => r.failedReceivers > 0).length };
+}
+
+/** One clause for the run line: how long the lab waited for quiet, the source's wait for a core, the links' start lag. */
+export function fidelityNote(f: Fidelity): string {
+  const parts = [`quiet after ${f.quietWaitS.toFixed(2)} s` + (f.busyAtStart === null ? '' : ` (${(f.busyAtStart * 100).toFixed(0)} % busy)`)];
+  if (f.sourceWaitShare !== null) parts.push(`source waited ${(f.sourceWaitShare * 100).toFixed(1)} % for a core`);
+  if (f.startLagMedianS !== null) parts.push(`first bytes ${f.startLagMedianS.toFixed(2)}/${f.startLagMaxS!.toFixed(2)} s median/last`);
+  return parts.join(', ');
 }
 
 /**

@@ -7,12 +7,13 @@
  * receiver's output verified byte for byte and the figures computed against the bound.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RunError, nodeLabel, type EmulatedNetwork, type RunningReceivers } from './hosts.js';
 import { mapLimit } from './netns/backend.js';
-import { treeUsage, type Usage } from './proc-usage.js';
+import { treePids, treeUsage, type Usage } from './proc-usage.js';
+import { cpuPressureUs, judge, medianOf, runQueueWaitS, waitForQuiet, type QuietWait } from './fidelity.js';
 import type { NodeEvent, ProcessSpec, Protocol, RunContext } from './protocols/types.js';
 import { contenderDir, type ReceiverResult, type RunResult, type Topology } from './types.js';
 import type { ChildProcess } from 'node:child_process';
@@ -23,6 +24,48 @@ export { RunError } from './hosts.js';
 const START_CONCURRENCY = 16;
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 3000;
+
+/**
+ * Node programs that outlive a run: a ProcessSpec with a `reuse` key is started once per network
+ * and handed to every later run whose spec has the same key and argv (the fragment receivers:
+ * `fanout receive` serves one transfer after another). So a run does not pay for, or compete with,
+ * 64 programs starting. A pooled program that has exited is started afresh.
+ */
+export class ProcessPool {
+  readonly entries = new Map<string, Live>();
+  static key(spec: ProcessSpec): string {
+    return `${spec.reuse}\0${spec.argv.join('\0')}\0${JSON.stringify(spec.env ?? {})}`;
+  }
+  take(spec: ProcessSpec): Live | undefined {
+    const key = ProcessPool.key(spec);
+    const e = this.entries.get(key);
+    if (e && e.exitCode === undefined) return e;
+    this.entries.delete(key);
+    return undefined;
+  }
+  put(e: Live): void {
+    this.entries.set(ProcessPool.key(e.spec), e);
+  }
+  get size(): number {
+    return this.entries.size;
+  }
+  /** Stops every pooled program (the network is going down or the lab is done). */
+  async stopAll(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((e) => stopLive(e)));
+  }
+}
+
+async function stopLive(e: Live): Promise<void> {
+  if (e.group) return e.group.stop();
+  const p = e.proc!;
+  if (e.exitCode !== undefined) return;
+  p.kill(e.spec.stop);
+  const kill = setTimeout(() => p.kill('SIGKILL'), STOP_GRACE_MS);
+  await e.exited;
+  clearTimeout(kill);
+}
 
 export interface RunOptions {
   topology: Topology;
@@ -39,6 +82,10 @@ export interface RunOptions {
   onEvent?: (ev: NodeEvent, doneCount: number) => void;
   /** Give up after this long from the origin (default: max(60 s, 20 x the bound)). */
   timeoutS?: number;
+  /** Wait for the machine to be quiet before the transfer starts (default true; tests may skip it). */
+  waitQuiet?: boolean;
+  /** Programs kept across runs on this network (specs with `reuse`); without it every program is fresh. */
+  pool?: ProcessPool;
 }
 
 interface Live {
@@ -49,6 +96,15 @@ interface Live {
   exitCode?: number | null;
   stderr: string;
   usage?: Usage;
+  /** The run it belongs to now (a pooled program serves one run after another). */
+  onLine: (line: string) => void;
+  onExit: () => void;
+  /** Kept in the network's pool after this run (not stopped). */
+  pooled?: boolean;
+  /** CPU seconds of its tree when this run took it over (pooled programs: the run's share is the difference). */
+  cpuAtStartS?: number;
+  /** Run-queue wait of its tree, s, as last sampled while it ran (source programs only). */
+  waitS?: number;
 }
 
 interface NodeState {
@@ -58,6 +114,7 @@ interface NodeState {
   error: string | null;
   downBytes: number;
   upBytes: number;
+  counters?: Record<string, number>;
 }
 
 
@@ -68,6 +125,9 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   rmSync(runDir, { recursive: true, force: true });
   const nodeDirs = t.receivers.map((r) => join(runDir, `rx${r.index}`));
   for (const d of nodeDirs) mkdirSync(d, { recursive: true });
+  // Folders that live as long as the network's pool (a pooled receiver stores there run after run).
+  const poolDirs = o.pool ? t.receivers.map((r) => join(o.workDir, `pool-${proto.name}`, `rx${r.index}`)) : nodeDirs;
+  if (o.pool) for (const d of poolDirs) mkdirSync(d, { recursive: true });
   const fileBytes = statSync(o.srcFile).size;
   const ctx: RunContext = {
     topology: t,
@@ -79,6 +139,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     fileBytes,
     runDir,
     nodeDir: (i) => nodeDirs[i]!,
+    poolDir: (i) => poolDirs[i]!,
     address: (n) => net.address(n),
     runId: randomBytes(16).toString('hex'),
   };
@@ -112,6 +173,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (n === undefined) return;
     if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
     if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
+    if (ev.counters !== undefined) n.counters = ev.counters;
     if (ev.kind === 'start') n.startMs ??= ms;
     if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
     if (ev.kind === 'done' && n.doneMs === null) {
@@ -124,31 +186,60 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (settled()) wake();
   };
 
+  /** This run's handling of a program's lines and exit (a pooled program is re-bound by each run). */
+  const bind = (entry: Live, ready: (() => void) | null): void => {
+    let waiting = ready;
+    entry.onLine = (line) => {
+      // The source's wait for a core counts from its first word (its own start-up is not the transfer).
+      if (entry.spec.node.role === 'source' && !waitAtStart.has(entry)) {
+        sampleWait();
+        waitAtStart.set(entry, entry.waitS ?? 0);
+      }
+      if (waiting && entry.spec.ready?.test(line)) {
+        waiting();
+        waiting = null;
+      }
+      for (const ev of proto.parseLine(entry.spec, line, ctx)) onNodeEvent(ev);
+    };
+    entry.onExit = () => wake();
+  };
+
   const start = async (spec: ProcessSpec): Promise<void> => {
+    const reused = spec.reuse !== undefined ? o.pool?.take(spec) : undefined;
+    if (reused) {
+      // Up and ready since an earlier run: this run takes it over.
+      bind(reused, null);
+      reused.cpuAtStartS = reused.proc?.pid === undefined ? 0 : treeUsage(reused.proc.pid).cpuS;
+      reused.usage = undefined;
+      live.push(reused);
+      return;
+    }
     const proc = net.spawn(spec.node, spec.argv, spec.env);
     const entry: Live = {
       spec,
       proc,
       stderr: '',
       exited: new Promise((resolve) => proc.once('close', (code) => resolve(code))),
+      onLine: () => {},
+      onExit: () => {},
+      cpuAtStartS: 0,
     };
     live.push(entry);
+    if (spec.reuse !== undefined && o.pool) {
+      entry.pooled = true;
+      o.pool.put(entry);
+    }
     void entry.exited.then((c) => {
       entry.exitCode = c;
-      wake();
+      entry.onExit();
     });
     proc.stderr!.on('data', (b: Buffer) => {
       if (entry.stderr.length < 8192) entry.stderr += b.toString();
     });
     let ready: (() => void) | null = null;
     const readyAt = new Promise<void>((resolve) => (ready = resolve));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (ready && spec.ready?.test(line)) {
-        ready();
-        ready = null;
-      }
-      for (const ev of proto.parseLine(spec, line, ctx)) onNodeEvent(ev);
-    });
+    bind(entry, ready);
+    createInterface({ input: proc.stdout! }).on('line', (line) => entry.onLine(line));
     if (spec.ready === null) return;
     const limitMs = spec.readyTimeoutMs ?? READY_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -162,22 +253,48 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (outcome === 'timeout') throw new RunError(`${spec.label} (${nodeLabel(spec.node)}) was not ready within ${limitMs / 1000} s: ${entry.stderr.trim().slice(-2000)}`);
   };
 
+  /** Samples the source's programs' run-queue wait (they may exit before the end: keep the last reading). */
+  const sampleWait = (): void => {
+    for (const e of live) {
+      if (e.spec.node.role !== 'source' || e.proc?.pid === undefined || e.exitCode !== undefined) continue;
+      let w = 0;
+      let any = false;
+      for (const p of treePids(e.proc.pid)) {
+        const v = runQueueWaitS(p);
+        if (v !== null) {
+          w += v;
+          any = true;
+        }
+      }
+      if (any) e.waitS = Math.max(e.waitS ?? 0, w);
+    }
+  };
+  const waitAtStart = new Map<Live, number>();
+
   const stopAll = async (): Promise<void> => {
+    sampleWait();
     for (const e of live) if (e.proc?.pid !== undefined && e.exitCode === undefined) e.usage = treeUsage(e.proc.pid);
-    await Promise.all(
-      live.map(async (e) => {
-        if (e.group) return e.group.stop();
-        const p = e.proc!;
-        if (e.exitCode !== undefined) return;
-        p.kill(e.spec.stop);
-        const kill = setTimeout(() => p.kill('SIGKILL'), STOP_GRACE_MS);
-        await e.exited;
-        clearTimeout(kill);
-      }),
-    );
+    for (const e of live) {
+      // A pooled program stays up for the next run; this run is charged only what it used meanwhile.
+      if (e.pooled && e.usage) e.usage = { cpuS: Math.max(0, e.usage.cpuS - (e.cpuAtStartS ?? 0)), peakRssBytes: e.usage.peakRssBytes };
+      e.onLine = () => {};
+      e.onExit = () => {};
+    }
+    await Promise.all(live.filter((e) => !(e.pooled && e.exitCode === undefined && !broken)).map((e) => stopLive(e)));
   };
 
   let drivers: ProcessSpec[] = [];
+  /** Until the run ends well: a broken run stops its pooled programs too (the next run starts them afresh). */
+  let broken = true;
+  let quiet: QuietWait = { waitedS: 0, busyShare: null, quiet: false };
+  let pressureAtOrigin: number | null = null;
+  let pressureAtEnd: number | null = null;
+  const beforeTransfer = async (): Promise<void> => {
+    if (o.waitQuiet !== false) quiet = await waitForQuiet();
+    sampleWait();
+    for (const e of live) if (e.waitS !== undefined) waitAtStart.set(e, e.waitS);
+    pressureAtOrigin = cpuPressureUs();
+  };
   try {
     launchStartMs = Date.now();
     await proto.prepare?.(ctx);
@@ -186,17 +303,22 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     const gated = phases.some((p) => p.procs.some((s) => s.go));
     for (let k = 0; k < phases.length; k++) {
       const phase = phases[k]!;
-      if (k === phases.length - 1 && !gated) setOrigin(Date.now());
+      if (k === phases.length - 1 && !gated) {
+        // The nodes are up; their start-up (and the last run's checks) must not compete with the transfer.
+        await beforeTransfer();
+        setOrigin(Date.now());
+      }
       // Fragment receivers on a backend that runs them its own way (Docker: in their containers).
       if (net.backend !== 'netns' && phase.procs.length > 0 && phase.procs.every((s) => s.fanoutReceiver)) {
         const group = await net.startReceivers(phase.procs.map((s) => s.fanoutReceiver!.outDir));
-        live.push({ spec: phase.procs[0]!, proc: null, group, exited: new Promise(() => {}), stderr: '' });
+        live.push({ spec: phase.procs[0]!, proc: null, group, exited: new Promise(() => {}), stderr: '', onLine: () => {}, onExit: () => {} });
         continue;
       }
       await mapLimit(phase.procs, START_CONCURRENCY, start);
     }
     if (gated) {
-      // Everyone is ready and waiting: the transfer starts now, for all of them at once.
+      // Everyone is ready and waiting: once the machine is quiet, the transfer starts, for all of them at once.
+      await beforeTransfer();
       setOrigin(Date.now());
       for (const e of live) if (e.spec.go && e.proc && e.exitCode === undefined) e.proc.kill(e.spec.go);
     }
@@ -223,16 +345,19 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
         for (const n of nodes) if (n.doneMs === null && n.error === null) n.error = `not done after ${limitS.toFixed(0)} s (the run's time limit)`;
         break;
       }
+      sampleWait();
       await new Promise<void>((resolve) => {
         wake = resolve;
         setTimeout(resolve, Math.min(250, Math.max(1, deadline - Date.now()))).unref();
       });
     }
     endedAtMs = Date.now();
+    pressureAtEnd = cpuPressureUs();
     if (eventErrors.length > 0) throw new RunError(`a link event failed: ${eventErrors.join('; ')}`);
     // A driver's own verdict: 0 all delivered, 1 some node failed (its summary says which); anything else broke the run.
-    const broken = live.find((e) => e.spec.driver && e.exitCode !== undefined && e.exitCode !== 0 && e.exitCode !== 1);
-    if (broken) throw new RunError(`${broken.spec.label} exited with ${broken.exitCode}: ${broken.stderr.trim().slice(-2000)}`);
+    const brokenDriver = live.find((e) => e.spec.driver && e.exitCode !== undefined && e.exitCode !== 0 && e.exitCode !== 1);
+    if (brokenDriver) throw new RunError(`${brokenDriver.spec.label} exited with ${brokenDriver.exitCode}: ${brokenDriver.stderr.trim().slice(-2000)}`);
+    broken = false;
   } finally {
     for (const tm of timers) clearTimeout(tm);
     await stopAll();
@@ -257,6 +382,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       firstByteS: rel(n.firstByteMs),
       doneS: rel(n.doneMs),
       verified: false,
+      ...(n.counters ? { counters: n.counters } : {}),
     };
     const verifyError = n.error ?? (await proto.verify(ctx, r.index));
     const result: ReceiverResult = { ...measured, verified: verifyError === null };
@@ -267,7 +393,11 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     }
     results.push(result);
   }
-  if (!o.keep) rmSync(runDir, { recursive: true, force: true });
+  if (!o.keep) {
+    rmSync(runDir, { recursive: true, force: true });
+    // What a pooled receiver stored for this run is verified: the next run starts from empty folders.
+    if (o.pool) for (const d of poolDirs) for (const f of readdirSync(d)) rmSync(join(d, f), { recursive: true, force: true });
+  }
 
   const sum = (f: (e: Live) => boolean): Usage =>
     live.filter(f).reduce((a, e) => ({ cpuS: a.cpuS + (e.usage?.cpuS ?? 0), peakRssBytes: a.peakRssBytes + (e.usage?.peakRssBytes ?? 0) }), { cpuS: 0, peakRssBytes: 0 });
@@ -278,6 +408,21 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   const makespanS = figures?.makespanS ?? (allDone ? Math.max(...(doneTimes as number[])) : (endedAtMs! - origin) / 1000);
   const payloadBytes = figures?.payloadBytes ?? results.reduce((a, r) => a + (r.verified ? r.fragmentBytes : r.bytes), 0);
   const peerUpBytes = results.reduce((a, r) => a + (r.upBytes ?? 0), 0);
+  const sourceLive = live.filter((e) => e.spec.node.role === 'source' && e.waitS !== undefined);
+  const runS = endedAtMs === null ? makespanS : Math.max(1e-3, (endedAtMs - origin) / 1000);
+  const lags = results.map((r) => r.firstByteS);
+  const fidelity = judge(
+    {
+      quietWaitS: quiet.waitedS,
+      busyAtStart: quiet.busyShare,
+      sourceWaitS: sourceLive.length === 0 ? null : sourceLive.reduce((a, e) => a + e.waitS! - (waitAtStart.get(e) ?? 0), 0),
+      cpuPressure: pressureAtOrigin === null || pressureAtEnd === null ? null : Math.min(1, (pressureAtEnd - pressureAtOrigin) / 1e6 / runS),
+      startLagMedianS: medianOf(lags),
+      startLagMaxS: lags.some((x) => x !== null) ? Math.max(...lags.filter((x): x is number => x !== null)) : null,
+    },
+    makespanS,
+    { checked: o.waitQuiet !== false, quiet: quiet.quiet },
+  );
   return {
     strategy: o.contender,
     protocol: proto.name,
@@ -300,5 +445,6 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     peerUpBytes,
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,
+    fidelity,
   };
 }

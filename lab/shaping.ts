@@ -70,6 +70,15 @@ export function initialShapeLines(dev: string, rateBps: number): string[] {
   return rateBps === Infinity ? [] : shapeLines(dev, rateBps);
 }
 
+/**
+ * A trunk: a veth pair joining two bridges, each direction shaped on the egress of the end it
+ * leaves by (`intoEnd` carries what goes in, `outOfEnd` what comes out); an unshaped direction
+ * gets nothing.
+ */
+export function trunkShapeLines(intoEnd: string, intoBps: number, outOfEnd: string, outOfBps: number): string[] {
+  return [...initialShapeLines(intoEnd, intoBps), ...initialShapeLines(outOfEnd, outOfBps)];
+}
+
 /** Check a rate a change asks for: a positive bit/s or Infinity (unshaped). */
 export function checkShapeRate(rateBps: number, what: string): void {
   if (!(rateBps === Infinity || (Number.isFinite(rateBps) && rateBps > 0))) {

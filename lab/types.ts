@@ -8,6 +8,7 @@
  * the same network. Rates are in bit/s of *link rate*, as tc's HTB enforces them (whole Ethernet
  * frames); the lower bound converts them to payload goodput with the same factor everywhere.
  */
+import type { Fidelity } from './fidelity.js';
 /**
  * A contender in a scenario: `protocol/variant` (`bittorrent/aria2`, `fragments/backpressure`), or
  * a bare fragment strategy name (`backpressure`) in a fragments job. Results, medians and the gate
@@ -52,6 +53,21 @@ export interface LinkEvent {
   upBps?: number;
 }
 
+/**
+ * A group of receivers behind one shared link (scenario `sites:`): the site's receivers reach
+ * each other without it, and everything else (the source, receivers outside, other sites) across
+ * it, once each way. `upBps` carries what leaves the site, `downBps` what enters it; link rates
+ * in bit/s like every other rate here (Infinity = unshaped).
+ */
+export interface SiteSpec {
+  /** [a-z0-9-]+, unique in the scenario. */
+  name: string;
+  /** Receiver indexes, ascending, at least one; a receiver is in at most one site. */
+  receivers: number[];
+  upBps: number;
+  downBps: number;
+}
+
 export type FileSpec = { kind: 'size'; sizeBytes: number } | { kind: 'path'; path: string };
 
 export interface Topology {
@@ -79,6 +95,8 @@ export interface Topology {
   /** The source's link (scenario key `source`, or `sender` as before). */
   sender: { upBps: number; /** Absent: unshaped. */ downBps?: number };
   events: LinkEvent[];
+  /** Receivers behind shared trunks (absent or empty: every receiver on the core). */
+  sites?: SiteSpec[];
   check?: { efficiency: Partial<Record<ContenderName, number>> };
   /** Overrides of the simulator's model (lab/sim/engine.ts SimModel), for `backend: sim` only. */
   sim?: Partial<SimModelParams>;
@@ -113,6 +131,11 @@ export interface ReceiverResult {
   doneS: number | null;
   /** The stored fragment (or file) was compared byte for byte with its slice of the source. */
   verified: boolean;
+  /**
+   * A protocol's own per-node counters, as it last reported them (coded: packets received,
+   * linearly dependent, uploaded to peers, coding header bytes per packet, drops).
+   */
+  counters?: Record<string, number>;
   error?: string;
 }
 
@@ -151,6 +174,8 @@ export interface RunResult {
   receivers: ReceiverResult[];
   /** Simulated runs: events the simulator processed (its own cost). */
   simEvents?: number;
+  /** Emulated runs: was the machine quiet, was the source starved of CPU, how long links took to start (lab/fidelity.ts). */
+  fidelity?: Fidelity;
 }
 
 export interface Environment {

@@ -152,7 +152,9 @@ export class DockerNetwork implements EmulatedNetwork {
   }
 
   /** Bring the network up (see the banner). On failure nothing of this run is left (or it says what is). */
-  static async up(topology: Pick<Topology, 'receivers' | 'sender'>, opts: DockerUpOptions): Promise<DockerNetwork> {
+  static async up(topology: Pick<Topology, 'receivers' | 'sender'> & Partial<Pick<Topology, 'sites'>>, opts: DockerUpOptions): Promise<DockerNetwork> {
+    // Refused before anything is built (runLab refuses earlier still, with the same words).
+    if ((topology.sites ?? []).length > 0) throw new RunError('sites are not supported on docker yet; use netns or sim');
     try {
       return await DockerNetwork.bringUp(topology, opts);
     } catch (e) {

@@ -6,15 +6,16 @@
  * `ip netns exec`):
  *   0. a prefix no present namespace uses (`ip -j netns list`)
  *   1. every namespace, then ledger     -> `ip -batch -` (netns add ...); fails if any exists
- *   2. ledger: bridge + every veth port -> `ip -n BR -batch -` (bridge, veths with the peer made
- *                                          as eth0 inside each host namespace, ports up)
+ *   2. ledger: bridge + every veth port -> `ip -n BR -batch -` (bridge, site bridges and trunks,
+ *                                          veths with the peer made as eth0 inside each host
+ *                                          namespace, ports up)
  *   3. per host, in parallel            -> `ip -j -n H -batch -` (lo up, address, eth0 up, then
  *                                          `link show`, which is the host's safety listing)
  *      and `ip -n BR -j link show`      -> the bridge namespace's safety listing
  *   4. safety check of every interface against the listings (SafetyError on any doubt)
  *   5. per host, in parallel            -> `ip -n H -batch -`: a permanent neighbour entry for
  *                                          every other host (commands.ts neighbourLines: why)
- *   6. shaping, in parallel             -> `tc -n BR -batch -` (downloads), `tc -n H -batch -`
+ *   6. shaping, in parallel             -> `tc -n BR -batch -` (downloads, trunks), `tc -n H -batch -`
  *                                          (uploads); then loss, delay, jitter
  * Any failure tears down what the ledger holds, then rethrows.
  *
@@ -48,7 +49,7 @@ import {
   tcBatch,
   type Invocation,
 } from './commands.js';
-import { PlanError, makeRunPrefix, planHosts, planNamespaces, planNetwork, type HostPlan, type NetnsPlan } from './plan.js';
+import { PlanError, bridgeNsInterfaces, makeRunPrefix, planHosts, planNamespaces, planNetwork, type HostPlan, type NetnsPlan } from './plan.js';
 import { checkLabInterface, checkPlanInterfaces, lastJsonArray, parseLinkList, type LinkInfo } from './safety.js';
 import { executeUndo, presentNamespaces, realProcessOps, type ProcessOps, type UndoReport } from './teardown.js';
 
@@ -128,6 +129,10 @@ export class NetnsNetwork {
       this.rates.set(`${plan.bridgeNs}/${h.bridgePort}`, h.downBps);
       this.rates.set(`${h.ns}/${h.ifname}`, h.upBps);
     }
+    for (const site of plan.sites) {
+      this.rates.set(`${plan.bridgeNs}/${site.coreEnd}`, site.downBps);
+      this.rates.set(`${plan.bridgeNs}/${site.siteEnd}`, site.upBps);
+    }
   }
 
   get prefix(): string {
@@ -147,7 +152,7 @@ export class NetnsNetwork {
   }
 
   /** Describe and build the network for `topology`. On failure nothing is left behind (or it throws saying what is). */
-  static async up(topology: Pick<Topology, 'receivers' | 'sender'>, opts: NetnsUpOptions): Promise<NetnsNetwork> {
+  static async up(topology: Pick<Topology, 'receivers' | 'sender' | 'sites'>, opts: NetnsUpOptions): Promise<NetnsNetwork> {
     const { commander } = opts;
     const services = opts.services ?? [];
     planNetwork(topology, opts.prefix ?? 'fl0000', services); // validate before touching anything
@@ -174,8 +179,7 @@ export class NetnsNetwork {
       }
 
       await ledger.record(
-        { kind: 'link', ns: plan.bridgeNs, name: plan.bridge },
-        ...planHosts(plan).map((h) => ({ kind: 'link' as const, ns: plan.bridgeNs, name: h.bridgePort })),
+        ...bridgeNsInterfaces(plan).map((x) => ({ kind: 'link' as const, ns: plan.bridgeNs, name: x.name })),
         ...planHosts(plan).map((h) => ({ kind: 'link' as const, ns: h.ns, name: h.ifname })),
       );
       await run(commander, bridgeSetup(plan));
@@ -211,7 +215,7 @@ export class NetnsNetwork {
    * Print (through `commander`, e.g. a DryRunCommander) what up() then down() would run, without
    * listing or checking anything: the `--dry-run` view.
    */
-  static async dryRun(topology: Pick<Topology, 'receivers' | 'sender'>, opts: { commander: Commander; prefix?: string; services?: readonly string[] }): Promise<NetnsPlan> {
+  static async dryRun(topology: Pick<Topology, 'receivers' | 'sender' | 'sites'>, opts: { commander: Commander; prefix?: string; services?: readonly string[] }): Promise<NetnsPlan> {
     const plan = planNetwork(topology, opts.prefix ?? makeRunPrefix(), opts.services ?? []);
     for (const inv of [...bringUpInvocations(plan), deleteNamespaces(planNamespaces(plan))]) await run(opts.commander, inv);
     return plan;

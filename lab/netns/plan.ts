@@ -10,6 +10,15 @@
  *   namespace fl3a9c-v<k> service host k (a protocol's helper, e.g. a BitTorrent tracker): not a
  *                         receiver and not shaped; `eth0`, serviceAddress(k)/15
  *
+ * Sites (Topology.sites), all inside the bridge namespace, for site k:
+ *                         bridge `fl3a9c-b<k>`, and a veth trunk `fl3a9c-t<k>` (core end, a port of
+ *                         `fl3a9c-br`) <-> `fl3a9c-u<k>` (site end, a port of `fl3a9c-b<k>`);
+ *                         the site's receivers' ports `fl3a9c-r<i>` are ports of `fl3a9c-b<k>`
+ *                         instead of the core bridge. Trunk down (into the site) is shaped on the
+ *                         core end's egress, trunk up (out of it) on the site end's egress. So two
+ *                         receivers of one site talk through their site bridge only, and anything
+ *                         between the site and the rest crosses the trunk once each way.
+ *
  * Every namespace also brings its `lo` up. Nothing is ever created in the root namespace: the
  * veth is made inside the bridge namespace with its peer created directly as `eth0` inside the
  * host namespace (`link add P type veth peer name eth0 netns H`), so no interface ever carries a
@@ -123,6 +132,26 @@ export interface HostPlan {
   downBps: number;
   /** Shaped on `eth0` inside `ns` (egress from the host), bit/s; Infinity = unshaped. */
   upBps: number;
+  /** The bridge `bridgePort` is a port of, when it is a site's (default: the core bridge). */
+  siteBridge?: string;
+}
+
+/** One site: its bridge and the trunk joining it to the core bridge, all in the bridge namespace. */
+export interface SiteNetPlan {
+  /** Index in Topology.sites. */
+  index: number;
+  name: string;
+  /** `<prefix>-b<k>` */
+  bridge: string;
+  /** `<prefix>-t<k>`: the trunk's end on the core bridge; its egress is the trunk down. */
+  coreEnd: string;
+  /** `<prefix>-u<k>`: the trunk's end on the site bridge; its egress is the trunk up. */
+  siteEnd: string;
+  /** Into the site, bit/s (Infinity = unshaped). */
+  downBps: number;
+  /** Out of the site, bit/s (Infinity = unshaped). */
+  upBps: number;
+  receivers: number[];
 }
 
 /** The whole lab network, described. */
@@ -137,7 +166,30 @@ export interface NetnsPlan {
   receivers: HostPlan[];
   /** Extra unshaped hosts a protocol asked for, in the order asked. */
   services: HostPlan[];
+  /** Sites (empty when the topology has none). */
+  sites: SiteNetPlan[];
 }
+
+/** The bridge a host's port belongs to: its site's, or the core bridge. */
+export function portMaster(plan: NetnsPlan, h: HostPlan): string {
+  return h.siteBridge ?? plan.bridge;
+}
+
+/** Every interface the plan puts in the bridge namespace with the bridge it is a port of (null: a bridge itself). */
+export function bridgeNsInterfaces(plan: NetnsPlan): { name: string; master: string | null }[] {
+  return [
+    { name: plan.bridge, master: null },
+    ...plan.sites.flatMap((s) => [
+      { name: s.bridge, master: null },
+      { name: s.coreEnd, master: plan.bridge },
+      { name: s.siteEnd, master: s.bridge },
+    ]),
+    ...planHosts(plan).map((h) => ({ name: h.bridgePort, master: portMaster(plan, h) })),
+  ];
+}
+
+/** At most this many sites (each is a bridge and a veth pair). */
+export const MAX_SITES = 256;
 
 /** Every namespace of the plan, bridge first, then sender, then receivers. */
 export function planNamespaces(plan: NetnsPlan): string[] {
@@ -168,7 +220,7 @@ function checkIfname(name: string): string {
  * Describe the lab network for `topology` under run `prefix`. Throws PlanError on a malformed
  * prefix, a bad rate (path named), receivers out of index order, or too many receivers.
  */
-export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, prefix: string, services: readonly string[] = []): NetnsPlan {
+export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender' | 'sites'>, prefix: string, services: readonly string[] = []): NetnsPlan {
   if (!PREFIX_PATTERN.test(prefix)) {
     throw new PlanError(`run prefix ${JSON.stringify(prefix)} does not match ${PREFIX_PATTERN}`);
   }
@@ -189,8 +241,11 @@ export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, pr
       upBps: checkRate(`receivers[${i}].upBps`, r.upBps),
     };
   });
+  const sites = planSites(topology, prefix);
+  for (const s of sites) for (const i of s.receivers) receivers[i]!.siteBridge = s.bridge;
   return {
     prefix,
+    sites,
     bridgeNs: `${prefix}-br`,
     bridge: `${prefix}-br`,
     sender: {
@@ -219,4 +274,29 @@ export function planNetwork(topology: Pick<Topology, 'receivers' | 'sender'>, pr
       };
     }),
   };
+}
+
+function planSites(topology: Pick<Topology, 'receivers' | 'sites'>, prefix: string): SiteNetPlan[] {
+  const sites = topology.sites ?? [];
+  if (sites.length > MAX_SITES) throw new PlanError(`${sites.length} sites: at most ${MAX_SITES}`);
+  const owner = new Map<number, number>();
+  return sites.map((s, k): SiteNetPlan => {
+    if (s.receivers.length === 0) throw new PlanError(`sites[${k}] (${s.name}): no receivers`);
+    for (const i of s.receivers) {
+      if (!(Number.isInteger(i) && i >= 0 && i < topology.receivers.length)) throw new PlanError(`sites[${k}] (${s.name}): no receiver ${i}`);
+      const other = owner.get(i);
+      if (other !== undefined) throw new PlanError(`sites[${k}] (${s.name}): receiver ${i} is already in sites[${other}]`);
+      owner.set(i, k);
+    }
+    return {
+      index: k,
+      name: s.name,
+      bridge: checkIfname(`${prefix}-b${k}`),
+      coreEnd: checkIfname(`${prefix}-t${k}`),
+      siteEnd: checkIfname(`${prefix}-u${k}`),
+      downBps: checkRate(`sites[${k}].downBps`, s.downBps),
+      upBps: checkRate(`sites[${k}].upBps`, s.upBps),
+      receivers: [...s.receivers],
+    };
+  });
 }

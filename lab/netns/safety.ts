@@ -5,10 +5,10 @@
  * The rule (see plan.ts): the namespace is one of this run's (`<prefix>-...`, and the very one
  * the plan names for the interface); the interface is listed in that namespace's
  * `ip -n <ns> -j link show`; and its name carries the prefix (bridge namespace; bridge ports must
- * also be enslaved to the lab's bridge) or is exactly `eth0` (a host namespace). Anything else
+ * also be enslaved to the bridge the plan puts them on: the core bridge, or a site's) or is exactly `eth0` (a host namespace). Anything else
  * is refused with a SafetyError before a command is built. Pure: listings come in as parsed JSON.
  */
-import { HOST_IFNAME, planHosts, type NetnsPlan } from './plan.js';
+import { HOST_IFNAME, bridgeNsInterfaces, planHosts, type NetnsPlan } from './plan.js';
 
 /** The fields of one `ip -j link show` entry the check reads. */
 export interface LinkInfo {
@@ -66,10 +66,10 @@ export function checkLabInterface(plan: NetnsPlan, listings: Listings, ns: strin
   };
   if (!ns.startsWith(`${plan.prefix}-`)) refuse(`namespace is not one of run ${plan.prefix}`);
   const host = planHosts(plan).find((h) => h.ns === ns);
+  const inBridgeNs = ns === plan.bridgeNs ? bridgeNsInterfaces(plan).find((x) => x.name === dev) : undefined;
   if (ns === plan.bridgeNs) {
     if (!dev.startsWith(`${plan.prefix}-`)) refuse(`name does not carry the prefix ${plan.prefix}-`);
-    const isPort = planHosts(plan).some((h) => h.bridgePort === dev);
-    if (!isPort && dev !== plan.bridge) refuse(`not an interface the plan puts in ${ns}`);
+    if (inBridgeNs === undefined) refuse(`not an interface the plan puts in ${ns}`);
   } else if (host !== undefined) {
     if (dev !== HOST_IFNAME) refuse(`a host namespace holds only ${HOST_IFNAME} (and lo)`);
   } else {
@@ -79,8 +79,9 @@ export function checkLabInterface(plan: NetnsPlan, listings: Listings, ns: strin
   if (listing === undefined) refuse('no listing of that namespace was taken');
   const found = listing!.find((l) => l.ifname === dev);
   if (found === undefined) refuse('not listed in that namespace (wrong namespace, or gone)');
-  if (ns === plan.bridgeNs && dev !== plan.bridge && found!.master !== plan.bridge) {
-    refuse(`not a port of the lab's bridge ${plan.bridge} (master: ${found!.master ?? 'none'})`);
+  const master = inBridgeNs?.master ?? null;
+  if (master !== null && found!.master !== master) {
+    refuse(`not a port of the lab's bridge ${master} (master: ${found!.master ?? 'none'})`);
   }
   return found!;
 }
@@ -90,9 +91,6 @@ export function checkLabInterface(plan: NetnsPlan, listings: Listings, ns: strin
  * port, and each host's eth0. Throws the first SafetyError.
  */
 export function checkPlanInterfaces(plan: NetnsPlan, listings: Listings): void {
-  checkLabInterface(plan, listings, plan.bridgeNs, plan.bridge);
-  for (const h of planHosts(plan)) {
-    checkLabInterface(plan, listings, plan.bridgeNs, h.bridgePort);
-    checkLabInterface(plan, listings, h.ns, h.ifname);
-  }
+  for (const x of bridgeNsInterfaces(plan)) checkLabInterface(plan, listings, plan.bridgeNs, x.name);
+  for (const h of planHosts(plan)) checkLabInterface(plan, listings, h.ns, h.ifname);
 }

@@ -46,10 +46,12 @@ export const fragments: Protocol<Record<string, never>> = {
     const receivers: ProcessSpec[] = t.receivers.map((r) => ({
       node: { role: 'receiver', index: r.index },
       label: `receiver ${r.index}`,
-      argv: [process.execPath, FANOUT_JS, 'receive', '--json', '--listen', `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`, '--out', ctx.nodeDir(r.index), ...auth],
+      argv: [process.execPath, FANOUT_JS, 'receive', '--json', '--listen', `${ctx.address({ role: 'receiver', index: r.index })}:${RECEIVER_PORT}`, '--out', ctx.poolDir(r.index), ...auth],
       ready: /"event":"listening"/,
       stop: 'SIGTERM',
-      fanoutReceiver: { outDir: ctx.nodeDir(r.index) },
+      // One receiver serves every run on this network (a keyed run makes its own key file: fresh receivers).
+      ...(t.transfer.authKey ? {} : { reuse: 'fanout-receive' }),
+      fanoutReceiver: { outDir: ctx.poolDir(r.index) },
     }));
     const nodesFile = `${ctx.runDir}/nodes.txt`;
     const sender: ProcessSpec = {
@@ -109,7 +111,7 @@ export const fragments: Protocol<Record<string, never>> = {
     const s = summaries.get(ctx);
     const nodeError = s?.nodes[index]?.error ?? null;
     if (nodeError !== null) return nodeError;
-    const ok = sameBytesAt(ctx.srcFile, frag.offsetBytes, frag.sizeBytes, `${ctx.nodeDir(index)}/${ctx.runId}.${index}.frag`);
+    const ok = sameBytesAt(ctx.srcFile, frag.offsetBytes, frag.sizeBytes, `${ctx.poolDir(index)}/${ctx.runId}.${index}.frag`);
     return ok ? null : 'stored fragment differs from the source';
   },
 

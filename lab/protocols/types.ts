@@ -43,6 +43,13 @@ export interface ProcessSpec {
    */
   go?: NodeJS.Signals;
   /**
+   * May be kept running after the run and handed to the next run on the same network whose spec has
+   * the same key, argv and env (lab/runner.ts ProcessPool): for programs that serve one transfer
+   * after another (`fanout receive`). They must store under `ctx.poolDir(i)`, which the runner
+   * empties after each run's verification.
+   */
+  reuse?: string;
+  /**
    * Runs the lab's own `fanout receive` storing into `outDir`: a backend may run it its own way
    * (Docker: inside the receiver container built for it) instead of spawning argv.
    */
@@ -70,6 +77,11 @@ export interface RunContext<O = unknown> {
   runDir: string;
   /** Where receiver i stores what it gets (a folder on this machine, fresh). */
   nodeDir(index: number): string;
+  /**
+   * Receiver i's folder for a program kept across runs (`reuse`): the same folder run after run,
+   * emptied after each run. Without a pool it is nodeDir(i).
+   */
+  poolDir(index: number): string;
   /** A node's IPv4 address in the lab. */
   address(node: NodeRef): string;
   /** 32 hex digits, fresh per run. */
@@ -92,6 +104,8 @@ export interface NodeEvent {
   /** Totals so far (not increments). */
   downBytes?: number;
   upBytes?: number;
+  /** The protocol's own counters so far (totals; the last report wins), kept in the node's result. */
+  counters?: Record<string, number>;
   message?: string;
   /** A process the node's program started (aria2c under its agent): recorded, so teardown ends it by id. */
   child?: { pid: number; argv: string[] };

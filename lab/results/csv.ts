@@ -31,6 +31,8 @@ export const COMPLETION_COLUMNS = [
   'protocol',
   'variant',
   'up_bytes',
+  /** A protocol's own per-node counters (lab/types.ts ReceiverResult.counters), as one JSON object. */
+  'counters',
 ] as const;
 
 /** Columns of runs.csv, in order: every scalar figure of a RunResult plus the receiver count. */
@@ -58,6 +60,14 @@ export const RUN_COLUMNS = [
   'nodes_max_rss_bytes',
   'peer_up_bytes',
   'launch_s',
+  'quiet_wait_s',
+  'busy_at_start',
+  'source_wait_s',
+  'source_wait_share',
+  'cpu_pressure',
+  'start_lag_median_s',
+  'start_lag_max_s',
+  'starved',
 ] as const;
 
 type Cell = string | number | boolean | null | undefined;
@@ -98,6 +108,7 @@ export function completionsCsv(results: ScenarioResults): string {
         protocol: run.protocol,
         variant: run.variant,
         up_bytes: r.upBytes,
+        counters: r.counters ? JSON.stringify(r.counters) : undefined,
       });
     }
   }
@@ -130,6 +141,14 @@ export function runsCsv(results: ScenarioResults): string {
     nodes_max_rss_bytes: run.nodesMaxRssBytes,
     peer_up_bytes: run.peerUpBytes,
     launch_s: run.launchS,
+    quiet_wait_s: run.fidelity?.quietWaitS,
+    busy_at_start: run.fidelity?.busyAtStart ?? undefined,
+    source_wait_s: run.fidelity?.sourceWaitS ?? undefined,
+    source_wait_share: run.fidelity?.sourceWaitShare ?? undefined,
+    cpu_pressure: run.fidelity?.cpuPressure ?? undefined,
+    start_lag_median_s: run.fidelity?.startLagMedianS ?? undefined,
+    start_lag_max_s: run.fidelity?.startLagMaxS ?? undefined,
+    starved: run.fidelity === undefined ? undefined : run.fidelity.starved ? 1 : 0,
   }));
   return toCsv(RUN_COLUMNS, rows);
 }

@@ -7,6 +7,7 @@ import { createRng, type Rng } from '../rng.js';
 import type { LinkEvent, ReceiverSpec, Topology } from '../types.js';
 import { RateDraw, type RateSource } from './rates.js';
 import { resolveSelector } from './select.js';
+import { buildSites, siteMembers } from './sites.js';
 import type { LinkSettings, ScenarioPlan } from './validate.js';
 
 /** The fork of the scenario seed that every rate draw comes from. */
@@ -30,6 +31,7 @@ export function buildTopology(plan: ScenarioPlan): Topology {
     },
     events: buildEvents(plan, rates),
   };
+  if (plan.sites.length > 0) topology.sites = buildSites(plan.sites, rates);
   if (plan.authKey) topology.transfer.authKey = true;
   if (plan.check) topology.check = { efficiency: { ...plan.check.efficiency } };
   if (plan.sim) topology.sim = { ...plan.sim };
@@ -50,7 +52,8 @@ function buildReceivers(plan: ScenarioPlan, rates: Rng): ReceiverSpec[] {
   const all = Array.from({ length: plan.count }, (_, i) => i);
   const slots: Slot[] = all.map(() => ({ downBps: 0 }));
   apply(slots, all, plan.base, rates);
-  for (const g of plan.groups) apply(slots, resolveSelector(g.select, plan.count), g.link, rates);
+  const sites = siteMembers(plan.sites);
+  for (const g of plan.groups) apply(slots, resolveSelector(g.select, plan.count, sites), g.link, rates);
   return slots.map((s, index) => {
     const spec: ReceiverSpec = { index, downBps: s.downBps, upBps: s.upBps ?? s.downBps };
     if (s.delayMs !== undefined) spec.delayMs = s.delayMs;
@@ -81,7 +84,7 @@ const isFixed = (r: RateSource | undefined): boolean => r === undefined || r.kin
 function buildEvents(plan: ScenarioPlan, rates: Rng): LinkEvent[] {
   const out: LinkEvent[] = [];
   for (const e of plan.events) {
-    const receivers = resolveSelector(e.select, plan.count);
+    const receivers = resolveSelector(e.select, plan.count, siteMembers(plan.sites));
     const down = e.down && new RateDraw(e.down, rates);
     const up = e.up && new RateDraw(e.up, rates);
     const groups = isFixed(e.down) && isFixed(e.up) ? [receivers] : receivers.map((i) => [i]);

@@ -35,6 +35,7 @@
  *   groups:               # applied in order: later entries override earlier ones
  *     - select: { last: 1 }   # exactly one of { first: N } { last: N } { index: I }
  *       down: 2mbit           #   { indexes: [I, ...] } { every: N } (= indexes 0, N, 2N, ...)
+ *                             #   { site: NAME } (the receivers of a site, see sites below)
  *                             # a group sets at least one of down, up, delay, jitter, loss
  * source: { up: 10gbit, down: 1gbit }  # the source's link; up default 10gbit, down default
  *                         # unshaped. `sender: { up }` is the older spelling (not both)
@@ -42,8 +43,15 @@
  *   - at: 3s              # required, >= 0, after the transfer starts
  *     select: { index: 5 }# required, as in groups
  *     down: 1mbit         # at least one of down, up; only what is written changes
+ * sites:                  # receivers behind shared trunks (lab/scenario/sites.ts); default none
+ *   - name: office        # [a-z0-9-]+, unique
+ *     select: { first: 3 }# as in groups; selects at least one; a receiver is in at most one site
+ *     up: 10mbit          # required: the trunk's rate out of the site
+ *     down: 20mbit        # required: the trunk's rate into the site
  * check:                  # optional pass/fail thresholds for `fanout lab`
  *   efficiency: { backpressure: 1.15 }  # per contender (must be in `strategies`), >= 1
+ * sweep: { ... }          # makes the file a sweep (lab/sweep/schema.ts): `fanout lab` runs it point
+ *                         # by point; a single scenario (this format) has no `sweep:`
  * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
  *   connectMs: 1          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, setupCpuMs, rttMs,
  *   setupCpuMs: 4         #   finalizeMs, progressTailMs (>= 0), setupCores, initialWindowBytes
@@ -90,6 +98,7 @@ export const TOP_KEYS = [
   'sender',
   'source',
   'events',
+  'sites',
   'check',
   'sim',
 ] as const;
@@ -105,7 +114,7 @@ export const LOSS_KEYS = ['down', 'up'] as const;
 export const EVENT_KEYS = ['at', 'select', 'down', 'up'] as const;
 export const CHECK_KEYS = ['efficiency'] as const;
 export const SIM_KEYS = ['connectMs', 'setupCpuMs', 'setupCores', 'rttMs', 'initialWindowBytes', 'progressTailMs', 'finalizeMs', 'linkEfficiency'] as const;
-export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every'] as const;
+export const SELECT_KEYS = ['first', 'last', 'index', 'indexes', 'every', 'site'] as const;
 export const LOGNORMAL_KEYS = ['median', 'sigma', 'min', 'max'] as const;
 export const UNIFORM_KEYS = ['min', 'max'] as const;
 

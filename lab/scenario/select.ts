@@ -1,6 +1,7 @@
 /**
  * Which receivers a group or an event applies to: `{ first: N }`, `{ last: N }`, `{ index: I }`,
  * `{ indexes: [I, ...] }` or `{ every: N }` (indexes 0, N, 2N, ...). Indexes are 0-based.
+ * In groups and events, `{ site: NAME }` picks the receivers of a site (lab/scenario/sites.ts).
  */
 import type { Issues } from './errors.js';
 import { at, describe, isPlainObject, item, readInt, readList } from './read.js';
@@ -11,7 +12,8 @@ export type Selector =
   | { kind: 'last'; n: number }
   | { kind: 'every'; n: number }
   | { kind: 'index'; index: number }
-  | { kind: 'indexes'; indexes: number[] };
+  | { kind: 'indexes'; indexes: number[] }
+  | { kind: 'site'; name: string };
 
 const HINT = 'exactly one of { first: N }, { last: N }, { index: I }, { indexes: [I, ...] }, { every: N }';
 
@@ -19,7 +21,14 @@ const HINT = 'exactly one of { first: N }, { last: N }, { index: I }, { indexes:
  * Checks a selector at `path`. `count` is the receiver count when known (valid); with it, indexes
  * and sizes are checked against it too.
  */
-export function readSelector(v: unknown, path: string, issues: Issues, count: number | undefined): Selector | undefined {
+export function readSelector(
+  v: unknown,
+  path: string,
+  issues: Issues,
+  count: number | undefined,
+  /** The scenario's site names, where `{ site: NAME }` may stand (groups, events); absent: it may not (a site's own select). */
+  siteNames?: ReadonlySet<string>,
+): Selector | undefined {
   if (!isPlainObject(v)) {
     issues.add(path, `expected ${HINT}; got ${describe(v)}`);
     return undefined;
@@ -36,6 +45,18 @@ export function readSelector(v: unknown, path: string, issues: Issues, count: nu
   const p = at(path, key);
   const value = v[key];
   const limit = count ?? Number.MAX_SAFE_INTEGER;
+  if (key === 'site') {
+    if (siteNames === undefined) {
+      issues.add(p, "a site's receivers are chosen by index (first, last, index, indexes, every), not by another site");
+      return undefined;
+    }
+    if (typeof value !== 'string' || !siteNames.has(value)) {
+      const known = siteNames.size === 0 ? 'this scenario has no sites' : `sites: ${[...siteNames].join(', ')}`;
+      issues.add(p, `unknown site ${typeof value === 'string' ? JSON.stringify(value) : describe(value)} (${known})`);
+      return undefined;
+    }
+    return { kind: 'site', name: value };
+  }
   switch (key) {
     case 'first':
     case 'last': {
@@ -87,9 +108,14 @@ function readIndex(v: unknown, path: string, issues: Issues, count: number | und
   return index;
 }
 
-/** The receiver indexes a (checked) selector picks among `count`, ascending, without repeats. */
-export function resolveSelector(sel: Selector, count: number): number[] {
+/**
+ * The receiver indexes a (checked) selector picks among `count`, ascending, without repeats.
+ * `sites` gives each site's receivers (for `{ site: NAME }`).
+ */
+export function resolveSelector(sel: Selector, count: number, sites?: ReadonlyMap<string, readonly number[]>): number[] {
   switch (sel.kind) {
+    case 'site':
+      return [...(sites?.get(sel.name) ?? [])].filter((i) => i < count).sort((a, b) => a - b);
     case 'first':
       return range(0, Math.min(sel.n, count));
     case 'last':

@@ -27,6 +27,7 @@ import {
 } from './read.js';
 import * as S from './schema.js';
 import { readSelector, type Selector } from './select.js';
+import { readSites, siteNamesOf, type SitePlan } from './sites.js';
 
 /** What a receiver entry or group sets on a link. */
 export interface LinkSettings {
@@ -60,6 +61,8 @@ export interface ScenarioPlan {
   senderUp: RateSource;
   senderDown?: RateSource;
   events: { atMs: number; select: Selector; down?: RateSource; up?: RateSource }[];
+  /** Receivers behind shared trunks (sites.ts); empty when the scenario has none. */
+  sites: SitePlan[];
   check?: { efficiency: Partial<Record<ContenderName, number>> };
   sim?: Partial<SimModelParams>;
 }
@@ -89,12 +92,14 @@ export function validateScenario(
   const job = readJob(transferV);
   const strategies = top['strategies'] === undefined ? defaultContenders(job) : readStrategies(top['strategies'], job, caps, issues);
 
-  const { count, receivers } = readReceivers(required(top, 'receivers', '', issues, 'count and down at least'), caps, issues);
+  const siteNames = siteNamesOf(top['sites']);
+  const { count, receivers } = readReceivers(required(top, 'receivers', '', issues, 'count and down at least'), caps, issues, siteNames);
   const file = readFile(required(top, 'file', '', issues, '{ size: 64MiB } or { path: some/file }'), job === 'fragments' ? count : 1, issues, options);
   const transfer = readTransfer(transferV, job, strategies ?? [], issues);
   const source = readSource(top, issues);
   const senderUp = source?.up;
-  const events = readEvents(top['events'], count, issues);
+  const events = readEvents(top['events'], count, issues, siteNames);
+  const sites = top['sites'] === undefined ? [] : readSites(top['sites'], count, issues);
   const check = top['check'] === undefined ? undefined : readCheck(top['check'], strategies, issues);
   const sim = top['sim'] === undefined ? undefined : readSim(top['sim'], issues);
 
@@ -111,7 +116,8 @@ export function validateScenario(
     transfer === undefined ||
     source === undefined ||
     senderUp === undefined ||
-    events === undefined
+    events === undefined ||
+    sites === undefined
   ) {
     return undefined;
   }
@@ -132,6 +138,7 @@ export function validateScenario(
     groups: receivers.groups,
     senderUp,
     events,
+    sites,
   };
   if (source.down) plan.senderDown = source.down;
   if (transfer.authKey) plan.authKey = true;
@@ -294,6 +301,7 @@ function readReceivers(
   v: unknown,
   caps: S.ScenarioCaps,
   issues: Issues,
+  siteNames: ReadonlySet<string>,
 ): { count: number | undefined; receivers: ReceiversPart | undefined } {
   if (v === undefined) return { count: undefined, receivers: undefined };
   const r = readObject(v, 'receivers', issues, S.RECEIVERS_KEYS);
@@ -311,7 +319,7 @@ function readReceivers(
       const obj = readObject(g, p, issues, S.GROUP_KEYS);
       if (!obj) return;
       const selV = required(obj, 'select', p, issues, '{ first: N }, { last: N }, { index: I }, { indexes: [..] } or { every: N }');
-      const select = selV === undefined ? undefined : readSelector(selV, at(p, 'select'), issues, count);
+      const select = selV === undefined ? undefined : readSelector(selV, at(p, 'select'), issues, count, siteNames);
       const link = readLink(obj, p, caps, issues);
       if (link && Object.keys(link).length === 0 && Object.keys(obj).every((k) => k === 'select')) {
         issues.add(p, `sets nothing: expected at least one of ${S.GROUP_KEYS.filter((k) => k !== 'select').join(', ')}`);
@@ -408,7 +416,7 @@ function readSource(top: Plain, issues: Issues): { up: RateSource; down?: RateSo
   return down ? { up, down } : { up };
 }
 
-function readEvents(v: unknown, count: number | undefined, issues: Issues): ScenarioPlan['events'] | undefined {
+function readEvents(v: unknown, count: number | undefined, issues: Issues, siteNames: ReadonlySet<string>): ScenarioPlan['events'] | undefined {
   if (v === undefined) return [];
   const list = readList(v, 'events', issues, 'events ({ at, select, down, up })');
   if (!list) return undefined;
@@ -421,7 +429,7 @@ function readEvents(v: unknown, count: number | undefined, issues: Issues): Scen
     const atV = required(obj, 'at', p, issues, 'a time after the start such as "3s"');
     const atMs = atV === undefined ? undefined : readUnit(atV, at(p, 'at'), issues, parseDurationMs);
     const selV = required(obj, 'select', p, issues, '{ first: N }, { last: N }, { index: I }, { indexes: [..] } or { every: N }');
-    const select = selV === undefined ? undefined : readSelector(selV, at(p, 'select'), issues, count);
+    const select = selV === undefined ? undefined : readSelector(selV, at(p, 'select'), issues, count, siteNames);
     const down = obj['down'] === undefined ? undefined : readRate(obj['down'], at(p, 'down'), issues);
     const up = obj['up'] === undefined ? undefined : readRate(obj['up'], at(p, 'up'), issues);
     if (obj['down'] === undefined && obj['up'] === undefined) issues.add(p, 'changes nothing: expected down, up or both');

@@ -10,6 +10,7 @@ import type { StrategyName } from '../../sender/strategies/names.js';
 import { LAB_CHUNK_BYTES, goodputFactor, topologyLowerBound } from '../bound.js';
 import type { ReceiverResult, RunResult, Topology } from '../types.js';
 import { simulateTransfer, type SimModel, type SimOutcome } from './engine.js';
+import { LinkTable } from './links.js';
 
 export function topologyFileBytes(t: Topology): number {
   return t.file.kind === 'size' ? t.file.sizeBytes : statSync(t.file.path).size;
@@ -25,6 +26,15 @@ export function simulateScenario(t: Topology, strategy: StrategyName, model: Par
     for (const index of ev.receivers) changes.push({ atMs: ev.atMs, index, bytesPerS: (ev.downBps / 8) * factor });
   }
   const fragmentBytes = plan.map((p) => p.sizeBytes);
+  // Sites: each receiver's flow also crosses its site's trunk down (links.ts); the uplink and the
+  // receiver's own link the engine already has.
+  const links = new LinkTable(t, factor / 8);
+  const own = new Set([links.index({ kind: 'up', node: -1 })]);
+  const trunkIndexes = (t.sites ?? []).map((_, k) => links.index({ kind: 'trunk-down', site: k }));
+  const shared = trunkIndexes.length === 0 ? undefined : {
+    capacitiesBytesPerS: trunkIndexes.map((l) => links.capacities[l]!),
+    linksOf: t.receivers.map((r) => links.flow(-1, r.index).filter((l) => !own.has(l) && trunkIndexes.includes(l)).map((l) => trunkIndexes.indexOf(l))),
+  };
   const outcome = simulateTransfer({
     strategy,
     fragmentBytes,
@@ -35,6 +45,7 @@ export function simulateScenario(t: Topology, strategy: StrategyName, model: Par
     width: t.transfer.width,
     chunkBytes: LAB_CHUNK_BYTES,
     model,
+    ...(shared ? { shared } : {}),
   });
   return { outcome, fragmentBytes };
 }

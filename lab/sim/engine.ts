@@ -32,7 +32,7 @@ import type { StrategyName } from '../../sender/strategies/names.js';
 import type { Strategy, StrategyContext } from '../../sender/strategies/types.js';
 import { HEADER_BYTES } from '../../wire/frames.js';
 import type { SimModelParams } from '../types.js';
-import { waterLevel } from './fair-share.js';
+import { maxMinRates, waterLevel, type FairFlow } from './fair-share.js';
 
 /**
  * What the simulator assumes about the machines and TCP; see DEFAULT_SIM_MODEL.
@@ -89,6 +89,12 @@ export interface SimTransferOptions {
   changes?: readonly { atMs: number; index: number; bytesPerS: number }[];
   /** The sender's uplink, payload bytes/s (default: unlimited). */
   uplinkBytesPerS?: number;
+  /**
+   * Links some flows share besides the uplink (a site's trunk, links.ts): capacities in payload
+   * bytes/s, and for each receiver the indexes of the ones its flow crosses. With any, every
+   * re-share is the general max-min (fair-share.ts maxMinRates) instead of the star's water level.
+   */
+  shared?: { capacitiesBytesPerS: readonly number[]; linksOf: readonly (readonly number[])[] };
   /** The aggregate limit in wire bytes/s (default: unlimited). */
   rateBytesPerS?: number;
   width?: number;
@@ -297,8 +303,25 @@ export function simulateTransfer(o: SimTransferOptions): SimOutcome {
   };
 
 
+  const shared = o.shared && o.shared.capacitiesBytesPerS.length > 0 ? o.shared : undefined;
+  if (shared && shared.linksOf.length !== n) throw new SimError(`${n} fragments but ${shared.linksOf.length} shared-link lists`);
+  /** [uplink, ...shared links], for maxMinRates. */
+  const sharedCaps = shared ? [uplink, ...shared.capacitiesBytesPerS.map((c) => c * m.linkEfficiency)] : [];
+  const sharedLinks = shared
+    ? shared.linksOf.map((ls) => [0, ...ls.map((l) => l + 1)].filter((l) => Number.isFinite(sharedCaps[l]!)))
+    : [];
+
   /** Re-divides the uplink after flows started or stopped, or a link changed. */
   const reshare = (changed: number): void => {
+    if (shared) {
+      // General max-min over the uplink and the shared links; each flow's own link is its demand.
+      const list = [...active];
+      const flows: FairFlow[] = list.map((i) => ({ links: sharedLinks[i]!, demand: cap[i]! }));
+      const rates = maxMinRates(flows, sharedCaps);
+      if (!active.has(changed)) setRate(changed, 0);
+      list.forEach((i, k) => setRate(i, rates[k]!));
+      return;
+    }
     const over = Number.isFinite(uplink) && activeCapSum > uplink * (1 + 1e-12);
     if (!over && !Number.isFinite(level)) {
       // Nothing shared is full: every flow runs at its own link's rate. O(1).

@@ -19,7 +19,7 @@ function topology(n: number, lossPct = 0): Topology {
 
 function ctx(t: Topology, variant: string, options: P2mpOptions): RunContext<P2mpOptions> {
   const addr = (n: NodeRef): string => (n.role === 'source' ? '198.18.0.1' : n.role === 'receiver' ? `198.18.0.${2 + n.index}` : '198.19.255.254');
-  return { topology: t, variant, contender: `p2mp-ftp/${variant}`, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: MiB, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, address: addr, runId: '0000002a' + 'ab'.repeat(12) };
+  return { topology: t, variant, contender: `p2mp-ftp/${variant}`, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: MiB, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, poolDir: (i) => `/w/run/rx${i}`, address: addr, runId: '0000002a' + 'ab'.repeat(12) };
 }
 
 describe('p2mp bound', () => {

@@ -30,7 +30,7 @@ function topology(n: number, job: 'fragments' | 'whole-file'): Topology {
 
 function ctx<O>(t: Topology, variant: string, options: O): RunContext<O> {
   const addr = (n: NodeRef): string => (n.role === 'source' ? '198.18.0.1' : n.role === 'receiver' ? `198.18.0.${2 + n.index}` : '198.19.255.254');
-  return { topology: t, variant, contender: variant, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: 1 << 20, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, address: addr, runId: 'ab'.repeat(16) };
+  return { topology: t, variant, contender: variant, options, repeat: 1, srcFile: '/w/src.bin', fileBytes: 1 << 20, runDir: '/w/run', nodeDir: (i) => `/w/run/rx${i}`, poolDir: (i) => `/w/run/rx${i}`, address: addr, runId: 'ab'.repeat(16) };
 }
 
 describe('contender names', () => {
@@ -43,7 +43,7 @@ describe('contender names', () => {
     expect(resolveContender('backpressure', 'whole-file')).toEqual({ error: expect.stringContaining('is a strategy of the fragments job') });
     expect(resolveContender('nope/x', 'whole-file')).toEqual({ error: expect.stringContaining('unknown protocol "nope"') });
     expect(defaultContenders('fragments')).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'sequential', 'static-split']);
-    expect(contenderNames('whole-file')).toEqual(['bittorrent/aria2', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait']);
+    expect(contenderNames('whole-file')).toEqual(['bittorrent/aria2', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait', 'uftp/fixed', 'uftp/tfmcc', 'coded/sparse', 'coded/rlnc']);
   });
 });
 

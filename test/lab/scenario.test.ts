@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRng, fillBytes } from '../../lab/rng.js';
 import { ScenarioError, loadScenario, parseScenario, type ScenarioCaps } from '../../lab/scenario/index.js';
 import { STRATEGY_NAMES } from '../../sender/strategies/names.js';
+import { isSweepFile } from '../../lab/sweep/expand.js';
 
 const NO_NETEM: ScenarioCaps = { netem: false };
 const NETEM: ScenarioCaps = { netem: true };
@@ -43,18 +44,20 @@ describe('shipped scenarios', () => {
     ...fs.readdirSync(path.join(SCENARIOS, 'ci')).map((f) => path.join('ci', f)),
   ];
 
-  it('ships the six scenarios, the simulated scale-10k, ci/small and the gate scenarios', () => {
+  it('ships the fragment scenarios, the simulated scale-10k, ci/small, the gate scenarios and the swarms', () => {
     expect(files.sort()).toEqual(
-      [
+      expect.arrayContaining([
         'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
-        'one-slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
-        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml',
-        'p2mp-64-loss5.yaml',
-      ].sort(),
+        'one-slow.yaml', 'seed-3fast-1slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
+        'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml', 'sites-two.yaml',
+        'p2mp-task1.yaml', 'p2mp-task2.yaml', 'p2mp-task3.yaml', 'p2mp-64-loss5.yaml', 'uftp-16-loss5.yaml',
+        'coded-lossless.yaml', 'coded-loss5.yaml', 'coded-one-slow.yaml', 'coded-broadband.yaml', 'coded-32.yaml',
+      ]),
     );
   });
 
-  it.each(files)('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
+  // Sweeps (a `sweep:` key) are checked point by point in test/lab/sweep.test.ts.
+  it.each(files.filter((f) => !isSweepFile(path.join(SCENARIOS, f))))('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
     const t = loadScenario(path.join(SCENARIOS, f), { netem: false, nftables: true });
     expect(t.description.length).toBeGreaterThan(40);
     if (t.transfer.job === 'whole-file') {
@@ -70,23 +73,23 @@ describe('shipped scenarios', () => {
       expect(t.receivers.length).toBe(10_000);
       return;
     }
-    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f.startsWith('ci') ? 8 : 64);
+    expect(t.receivers.length).toBe(f === 'ci/gate-late-slow.yaml' ? 16 : f === 'seed-3fast-1slow.yaml' ? 4 : f.startsWith('ci') ? 8 : 64);
     // The `width` fastest links at once is the most that can be active together.
     const fastest = t.receivers.map((r) => r.downBps).sort((a, b) => b - a).slice(0, t.transfer.width);
     expect(fastest.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1_000_000_000);
     expect(t.strategies).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'static-split', 'sequential']);
   });
 
-  it('one-slow: 63 fast, the slow one last, 64 MiB, a check block', () => {
+  it('one-slow: 63 fast, the slow one last, width 8, 64 MiB, the best strategy checked at 1.05', () => {
     const t = loadScenario(path.join(SCENARIOS, 'one-slow.yaml'), NO_NETEM);
     expect(t.name).toBe('one-slow');
     expect(t.file).toEqual({ kind: 'size', sizeBytes: 64 * 1024 * 1024 });
     expect(t.receivers.slice(0, 63).every((r) => r.downBps === 10_000_000 && r.upBps === 10_000_000)).toBe(true);
     expect(t.receivers[63]).toEqual({ index: 63, downBps: 2_000_000, upBps: 2_000_000 });
-    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 64, options: {} });
+    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 8, options: {} });
     expect(t.repeat).toBe(3);
     expect(t.sender).toEqual({ upBps: 10_000_000_000, downBps: Infinity });
-    expect(t.check).toEqual({ efficiency: { backpressure: 1.15, 'probe-prioritise': 1.1 } });
+    expect(t.check).toEqual({ efficiency: { 'probe-prioritise': 1.05 } });
   });
 
   it('dynamic: two links drop mid-transfer', () => {
@@ -184,7 +187,7 @@ describe('groups and selectors', () => {
       'receivers.groups[0].select: expected exactly one of { first: N }, { last: N }, { index: I }, { indexes: [I, ...] }, { every: N }; got keys first, last',
     ]);
     expect(problems(withGroups('    - select: { some: 1 }\n      down: 1mbit\n'))).toEqual([
-      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every)',
+      'receivers.groups[0].select.some: unknown key (allowed: first, last, index, indexes, every, site)',
     ]);
     expect(problems(withGroups('    - select: { first: 2 }\n'))).toEqual([
       'receivers.groups[0]: sets nothing: expected at least one of down, up, delay, jitter, loss',
@@ -256,7 +259,7 @@ check:
 
   it('reports unknown top-level keys', () => {
     expect(problems(BASE + 'colour: blue\n')).toEqual([
-      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim)',
+      'colour: unknown key (allowed: name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim)',
     ]);
   });
 
@@ -285,7 +288,7 @@ check:
 
   it('rejects a document that is not a mapping', () => {
     expect(problems('- a\n- b\n')).toEqual([
-      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, check, sim; got a list',
+      'expected a mapping with keys name, description, backend, seed, file, transfer, strategies, repeat, receivers, sender, source, events, sites, check, sim; got a list',
     ]);
   });
 
@@ -593,7 +596,7 @@ receivers:
 
   it('defaults to every whole-file contender and takes a protocol\'s own options', () => {
     const t = parseScenario(WHOLE.replace('strategies: [bittorrent/aria2]\n', '').replace('job: whole-file', 'job: whole-file\n  bittorrent: { pieceSize: 1MiB, maxPeers: 0, trackerInterval: 2s, aria2Args: ["--disk-cache=32M"] }'), NO_NETEM);
-    expect(t.strategies).toEqual(['bittorrent/aria2', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait']);
+    expect(t.strategies).toEqual(['bittorrent/aria2', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait', 'uftp/fixed', 'uftp/tfmcc', 'coded/sparse', 'coded/rlnc']);
     expect(t.transfer.options['bittorrent']).toEqual({ pieceBytes: 1 << 20, maxPeers: 0, trackerIntervalS: 2, aria2Args: ['--disk-cache=32M'] });
   });
 
@@ -601,10 +604,10 @@ receivers:
     const text = WHOLE.replace('strategies: [bittorrent/aria2]', 'strategies: [backpressure, warp/x, bittorrent/qbit, fragments/sequential]')
       .replace('job: whole-file', 'job: whole-file\n  rateKbps: 1000\n  bittorrent: { pieceSize: 100KiB, aria2Args: ["--max-upload-limit=1M", "oops"] }');
     expect(problems(text)).toEqual([
-      'strategies[0]: backpressure is a strategy of the fragments job; a whole-file scenario runs whole-file protocols (bittorrent/aria2, p2mp-ftp/nak, p2mp-ftp/stop-and-wait)',
-      'strategies[1]: unknown protocol "warp" (known: fragments, bittorrent, p2mp-ftp)',
+      'strategies[0]: backpressure is a strategy of the fragments job; a whole-file scenario runs whole-file protocols (bittorrent/aria2, p2mp-ftp/nak, p2mp-ftp/stop-and-wait, uftp/fixed, uftp/tfmcc, coded/sparse, coded/rlnc)',
+      'strategies[1]: unknown protocol "warp" (known: fragments, bittorrent, p2mp-ftp, uftp, coded)',
       'strategies[2]: unknown variant "qbit" of bittorrent (known: aria2)',
-      'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2, p2mp-ftp/nak, p2mp-ftp/stop-and-wait)',
+      'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2, p2mp-ftp/nak, p2mp-ftp/stop-and-wait, uftp/fixed, uftp/tfmcc, coded/sparse, coded/rlnc)',
       "transfer.rateKbps: belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>",
       'transfer.bittorrent: options for bittorrent, which no contender in strategies runs',
       'transfer.bittorrent.pieceSize: expected a power of two from 32KiB to 16MiB',
