@@ -8,6 +8,7 @@ const HELP = `Usage: fanout <command> [options]
 Commands:
   send      send one file as fragments to many receivers (fanout send --help)
   receive   receive fragments (fanout receive --help)
+  flood     FloodClone: the whole file to many nodes that relay it (fanout flood serve|join --help)
   lab       run a scenario on an emulated network (fanout lab --help)
   doctor    what this machine can emulate, and why
   clean     remove whatever a crashed lab run left behind
@@ -22,6 +23,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   send: async () => (await import('./send.js')).sendCommand,
   receive: async () => (await import('./receive.js')).receiveCommand,
+  flood: async () => (await import('./flood.js')).floodCommand,
   lab: async () => (await import('./lab.js')).labCommand,
   doctor: async () => (await import('./lab.js')).doctorCommand,
   clean: async () => (await import('./lab.js')).cleanCommand,
