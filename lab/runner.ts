@@ -58,6 +58,8 @@ interface NodeState {
   error: string | null;
   downBytes: number;
   upBytes: number;
+  controlBytes?: number;
+  duplicateChunks?: number;
 }
 
 
@@ -112,6 +114,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (n === undefined) return;
     if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
     if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
+    if (ev.controlBytes !== undefined) n.controlBytes = ev.controlBytes;
+    if (ev.duplicateChunks !== undefined) n.duplicateChunks = ev.duplicateChunks;
     if (ev.kind === 'start') n.startMs ??= ms;
     if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
     if (ev.kind === 'done' && n.doneMs === null) {
@@ -253,6 +257,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       fragmentBytes: fileBytes,
       bytes: n.downBytes,
       upBytes: n.upBytes,
+      ...(n.controlBytes !== undefined ? { controlBytes: n.controlBytes } : {}),
+      ...(n.duplicateChunks !== undefined ? { duplicateChunks: n.duplicateChunks } : {}),
       startS: rel(n.startMs),
       firstByteS: rel(n.firstByteMs),
       doneS: rel(n.doneMs),
@@ -278,6 +284,10 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   const makespanS = figures?.makespanS ?? (allDone ? Math.max(...(doneTimes as number[])) : (endedAtMs! - origin) / 1000);
   const payloadBytes = figures?.payloadBytes ?? results.reduce((a, r) => a + (r.verified ? r.fragmentBytes : r.bytes), 0);
   const peerUpBytes = results.reduce((a, r) => a + (r.upBytes ?? 0), 0);
+  const counted = <K extends 'controlBytes' | 'duplicateChunks'>(k: K): number | undefined =>
+    results.some((r) => r[k] !== undefined) ? results.reduce((a, r) => a + (r[k] ?? 0), 0) : undefined;
+  const controlBytes = counted('controlBytes');
+  const duplicateChunks = counted('duplicateChunks');
   return {
     strategy: o.contender,
     protocol: proto.name,
@@ -298,6 +308,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     nodesCpuS: others.cpuS,
     nodesMaxRssBytes: others.peakRssBytes,
     peerUpBytes,
+    ...(controlBytes !== undefined ? { controlBytes } : {}),
+    ...(duplicateChunks !== undefined ? { duplicateChunks } : {}),
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,
   };

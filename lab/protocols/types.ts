@@ -92,6 +92,10 @@ export interface NodeEvent {
   /** Totals so far (not increments). */
   downBytes?: number;
   upBytes?: number;
+  /** Control bytes sent and received so far (not payload), when the protocol counts them. */
+  controlBytes?: number;
+  /** Chunks received that were held already, so far. */
+  duplicateChunks?: number;
   message?: string;
   /** A process the node's program started (aria2c under its agent): recorded, so teardown ends it by id. */
   child?: { pid: number; argv: string[] };

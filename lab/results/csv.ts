@@ -31,6 +31,8 @@ export const COMPLETION_COLUMNS = [
   'protocol',
   'variant',
   'up_bytes',
+  'control_bytes',
+  'duplicate_chunks',
 ] as const;
 
 /** Columns of runs.csv, in order: every scalar figure of a RunResult plus the receiver count. */
@@ -57,6 +59,8 @@ export const RUN_COLUMNS = [
   'nodes_cpu_s',
   'nodes_max_rss_bytes',
   'peer_up_bytes',
+  'control_bytes',
+  'duplicate_chunks',
   'launch_s',
 ] as const;
 
@@ -98,6 +102,8 @@ export function completionsCsv(results: ScenarioResults): string {
         protocol: run.protocol,
         variant: run.variant,
         up_bytes: r.upBytes,
+        control_bytes: r.controlBytes,
+        duplicate_chunks: r.duplicateChunks,
       });
     }
   }
@@ -129,6 +135,8 @@ export function runsCsv(results: ScenarioResults): string {
     nodes_cpu_s: run.nodesCpuS,
     nodes_max_rss_bytes: run.nodesMaxRssBytes,
     peer_up_bytes: run.peerUpBytes,
+    control_bytes: run.controlBytes,
+    duplicate_chunks: run.duplicateChunks,
     launch_s: run.launchS,
   }));
   return toCsv(RUN_COLUMNS, rows);
