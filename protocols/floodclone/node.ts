@@ -156,6 +156,7 @@ export class FloodNode {
       ),
     };
     if (this.manifest) link.conn.decoder.chunkLimit = this.manifest.chunkBytes;
+    link.conn.decoder.fromSource = isSource;
     this.links.set(handle, link);
     if (isSource) this.source = link;
     link.conn.onClose(() => {

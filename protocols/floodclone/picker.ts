@@ -43,7 +43,10 @@ export interface PickerConfig {
   maxFresh?: number;
   /** Ask for fresh chunks while the upload backlog drains within this long. */
   freshBacklogMs?: number;
-  /** Cancel a request waiting longer than max(minCancelMs, cancelFactor x its expected time). */
+  /**
+   * Cancel a request that has waited at least minCancelMs when another holder with a free slot would
+   * bring the chunk cancelFactor times sooner than what is left of it here.
+   */
   minCancelMs?: number;
   cancelFactor?: number;
 }
@@ -99,8 +102,8 @@ export class Picker {
       queueTargetMs: c.queueTargetMs ?? 400,
       maxFresh: c.maxFresh ?? 2,
       freshBacklogMs: c.freshBacklogMs ?? 600,
-      minCancelMs: c.minCancelMs ?? 800,
-      cancelFactor: c.cancelFactor ?? 4,
+      minCancelMs: c.minCancelMs ?? 300,
+      cancelFactor: c.cancelFactor ?? 3,
     };
     this.have = new Uint8Array(c.chunks);
     this.everHeld = new Uint8Array(c.chunks);
@@ -245,11 +248,6 @@ export class Picker {
     return Math.max(1, Math.min(this.cfg.maxPerPeer, p.isSource ? 1 : want));
   }
 
-  private expectedMs(p: Peer, position: number): number {
-    const rate = p.rate ?? this.chunkBytes; // unknown: 1 s a chunk
-    return ((position + 1) * this.chunkBytes * 1000) / rate;
-  }
-
   private tie(c: number): number {
     return Math.imul((c ^ this.seed) >>> 0, 2654435761) >>> 0;
   }
@@ -268,8 +266,10 @@ export class Picker {
         out.push({ kind: 'fresh', peer: source.handle });
       }
     }
-    // 2. Requests: best peers first (measured rate x trust; unmeasured peers get their probe).
-    const peers = [...this.peers.values()].sort((a, b) => (b.rate ?? Infinity) * b.trust - (a.rate ?? Infinity) * a.trust);
+    // 2. Requests: best peers first (measured rate x trust; unmeasured peers get their probe); the
+    //    source last, so it is asked by name only for what no peer's free slot could take.
+    const score = (p: Peer): number => (p.isSource ? -1 : (p.rate ?? Infinity) * p.trust);
+    const peers = [...this.peers.values()].sort((a, b) => score(b) - score(a));
     for (const p of peers) {
       let free = this.slots(p) - p.outstanding.size;
       while (free > 0) {
@@ -282,14 +282,22 @@ export class Picker {
         free--;
       }
     }
-    // 3. Requests stuck behind a slow link, for chunks another live peer holds: cancel them.
+    // 3. Requests stuck behind a slow link, for chunks another live peer could bring much sooner:
+    //    cancel them (the peer answers CANCELLED if it had not started; only then is it asked again).
     for (const p of peers) {
       let position = 0;
       for (const [c, o] of p.outstanding) {
-        const limit = Math.max(this.cfg.minCancelMs, this.cfg.cancelFactor * this.expectedMs(p, position));
         position++;
-        if (o.cancelling || nowMs - o.sentMs < limit) continue;
-        const better = peers.some((q) => q !== p && (q.isSource ? this.everHeld[c] : q.holds[c]) && q.outstanding.size < this.slots(q) && (q.rate ?? 0) * q.trust > (p.rate ?? 0) * p.trust);
+        const waited = nowMs - o.sentMs;
+        if (o.cancelling || waited < this.cfg.minCancelMs) continue;
+        // What is left of this request's expected time at p (unmeasured: it has taken this long already).
+        const leftMs = p.rate === null ? waited : Math.max(0, (position * this.chunkBytes * 1000) / (p.rate * p.trust) - waited);
+        const better = peers.some((q) => {
+          if (q === p || q.rate === null || q.outstanding.size >= this.slots(q)) return false;
+          if (q.isSource ? !this.everHeld[c] : !q.holds[c]) return false;
+          const etaMs = ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate * q.trust);
+          return this.cfg.cancelFactor * etaMs < Math.max(leftMs, waited / this.cfg.cancelFactor);
+        });
         if (!better) continue;
         o.cancelling = true;
         out.push({ kind: 'cancel', peer: p.handle, chunk: c });

@@ -155,7 +155,7 @@ export function encode(f: Frame): Buffer {
 }
 
 /** Largest body each type may have; CHUNK's depends on the manifest (`chunkLimit`). */
-function maxBody(type: number, chunkLimit: number): number {
+function maxBody(type: number, chunkLimit: number, fromSource: boolean): number {
   switch (type) {
     case T.Hello:
       return 44;
@@ -165,9 +165,9 @@ function maxBody(type: number, chunkLimit: number): number {
     case T.Cancelled:
       return 4;
     case T.Manifest:
-      return MAX_MANIFEST_BODY;
+      return fromSource ? MAX_MANIFEST_BODY : 0;
     case T.Peers:
-      return MAX_PEERS_BODY;
+      return fromSource ? MAX_PEERS_BODY : 0;
     case T.Have:
       return MAX_HAVE_BODY;
     case T.Bitfield:
@@ -270,6 +270,11 @@ export class FloodDecoder {
   private need: { type: number; len: number } | null = null;
   /** Largest CHUNK data accepted; set from the manifest. */
   chunkLimit = 0;
+  /**
+   * Only a node's connection to its source accepts MANIFEST (up to 32 MiB of hashes) and PEERS (up
+   * to 1 MiB): from anybody else they are refused at the header, so a peer costs at most one chunk.
+   */
+  fromSource = false;
   payloadBytes = 0;
   controlBytes = 0;
 
@@ -285,7 +290,7 @@ export class FloodDecoder {
         const h = this.take(HEADER_BYTES);
         const type = h.readUInt8(0);
         const len = h.readUInt32BE(1);
-        const max = maxBody(type, this.chunkLimit);
+        const max = maxBody(type, this.chunkLimit, this.fromSource);
         if (len > max) throw new FloodProtocolError(`frame type ${type} with a body of ${len} bytes (at most ${max} here)`);
         this.need = { type, len };
       }
