@@ -1,6 +1,6 @@
 /** `fanout flood serve|join`: the FloodClone protocol (protocols/floodclone). */
-import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, join as joinPath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSizeBytes } from '../core/units.js';
 import { splitHostPort } from '../protocols/floodclone/conn.js';
@@ -54,8 +54,13 @@ function hostPort(flag: string, v: string | undefined): { host: string; port: nu
   }
 }
 
+/** Set to a folder, every flood process appends its events there too (trace-<pid>.log): debugging a lab run. */
+export const FLOOD_TRACE_ENV = 'FANOUT_FLOOD_TRACE';
+
 function printer(json: boolean): (ev: Record<string, unknown>) => void {
+  const trace = process.env[FLOOD_TRACE_ENV];
   return (ev) => {
+    if (trace) appendFileSync(joinPath(trace, `trace-${process.pid}.log`), `${JSON.stringify(ev)}\n`);
     if (json) process.stdout.write(`${JSON.stringify(ev)}\n`);
     else if (ev['event'] !== 'progress') process.stderr.write(`${String(ev['event'])}${ev['message'] ? `: ${String(ev['message'])}` : ''}\n`);
   };
@@ -152,6 +157,11 @@ async function join(argv: string[]): Promise<number> {
   if (existsSync(values.out) && !statSync(values.out).isFile()) fail(`--out: ${values.out} exists and is not a file`);
   const sig = values['wait-signal'];
   if (sig !== undefined && sig !== 'SIGUSR1' && sig !== 'SIGUSR2') fail(`--wait-signal: expected SIGUSR1 or SIGUSR2, got "${sig}"`);
+  // The go signal's listener goes in first, before anything that takes time, so a signal sent the
+  // moment "ready" is read can never find the process without it.
+  let released: () => void = () => {};
+  const goSignal = new Promise<'go'>((r) => (released = () => r('go')));
+  if (sig !== undefined) process.once(sig, () => released());
   const json = values.json!;
   const emit = printer(json);
   const node = new FloodNode({ sourceHost: src.host, sourcePort: src.port, listenHost: listen.host, listenPort: listen.port, out: values.out, onEvent: emit });
@@ -164,7 +174,7 @@ async function join(argv: string[]): Promise<number> {
   const stopped = stopSignal();
   if (sig !== undefined) {
     emit({ event: 'ready', address: addr, wallMs: Date.now() });
-    const got = await Promise.race([new Promise<'go'>((r) => process.once(sig, () => r('go'))), stopped]);
+    const got = await Promise.race([goSignal, stopped]);
     if (got !== 'go') {
       await node.stop();
       return EXIT.failed;
