@@ -45,6 +45,7 @@ export const floodclone: Protocol<FloodOptions> = {
 
   parseOptions(raw, path, issues) {
     if (raw === undefined) return { ...FLOOD_DEFAULTS };
+    const before = issues.count;
     const o = readObject(raw, path, issues, ['chunkSize'] as const);
     if (!o) return undefined;
     const out = { ...FLOOD_DEFAULTS };
@@ -55,7 +56,7 @@ export const floodclone: Protocol<FloodOptions> = {
         else out.chunkBytes = b;
       }
     }
-    return out;
+    return issues.count > before ? undefined : out;
   },
 
   phases(ctx) {
