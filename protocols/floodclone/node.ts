@@ -15,6 +15,8 @@ import { PartStore, chunkLength, holdsFile, type Manifest } from './store.js';
 import { FRESH, FloodProtocolError, bitAt, bitfieldOf, type Frame } from './wire.js';
 
 export const MAX_PEER_REQUESTS = 64;
+/** Connections a node keeps at once (peers and the source); one more is closed at once. */
+export const MAX_LINKS = 1024;
 const HAVE_FLUSH_MS = 20;
 const TICK_MS = 50;
 const RECONNECT_MS = 500;
@@ -130,7 +132,7 @@ export class FloodNode {
   }
 
   private incoming(s: Socket): void {
-    if (this.stopped) return void s.destroy();
+    if (this.stopped || this.links.size >= MAX_LINKS) return void s.destroy();
     const link = this.attach(s, false, null);
     const timer = setTimeout(() => !link.ready && link.conn.fail(ERR_PROTOCOL, 'no HELLO in time'), 10_000);
     link.conn.onClose(() => clearTimeout(timer));

@@ -10,6 +10,7 @@
  *   - Never the same chunk twice to one node (it remembers what it sent each connection); a named
  *     request for a chunk already sent there is answered CANCELLED.
  *   - When every chunk has been sent once, FRESH is answered NOFRESH.
+ *   - What nodes say they hold counts as sent (a restarted source, a resumed node).
  */
 export type ConnId = number;
 
@@ -70,6 +71,17 @@ export class SourceScheduler {
     if (c.sent[chunk] || c.queue.includes(chunk)) c.owed.push({ kind: 'cancelled', chunk });
     else c.queue.push(chunk);
     return null;
+  }
+
+  /**
+   * Node `id` holds `chunk` (its BITFIELD or HAVE): the chunk is not fresh any more, and never sent
+   * there. After a source restart this is how it learns what went out before.
+   */
+  onHeld(id: ConnId, chunk: number): void {
+    if (!(chunk >= 0 && chunk < this.chunks)) return;
+    this.sentEver[chunk] = 1;
+    const c = this.conns.get(id);
+    if (c) c.sent[chunk] = 1;
   }
 
   onCancel(id: ConnId, chunk: number): void {

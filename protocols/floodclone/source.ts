@@ -162,6 +162,7 @@ export class FloodSource {
   }
 
   private mark(n: NodeConn, k: number): void {
+    this.sched.onHeld(n.id, k);
     n.holds ??= new Uint8Array(this.manifest.hashes.length);
     if (!n.holds[k]) {
       n.holds[k] = 1;
@@ -210,7 +211,10 @@ export class FloodSource {
     }
   }
 
+  private stopped = false;
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     for (const n of this.nodes.values()) n.conn.close('source stopping');
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     closeSync(this.fd);

@@ -106,6 +106,28 @@ describe('floodclone on loopback', () => {
     await Promise.all([a.complete, b.complete]);
   });
 
+  it('a source that restarts: the nodes redial it and complete, with no chunk twice', async () => {
+    const s = await swarm({ nodes: 3, bytes: 4_000_000, chunkBytes: 64 * 1024 });
+    for (const n of s.nodes) n.go();
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (s.nodes.some((n) => n.counters().have >= 4)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 2);
+    });
+    await s.source.stop();
+    const again = new FloodSource({ file: join(s.d, 'src.bin'), host: '127.0.0.1', port: s.port, chunkBytes: 64 * 1024, expect: 3 });
+    await again.start();
+    stops.push(() => again.stop());
+    await Promise.all(s.nodes.map((n) => n.complete));
+    for (let i = 0; i < 3; i++) {
+      expect(readFileSync(join(s.d, `out${i}.bin`)).equals(s.data)).toBe(true);
+      expect(s.nodes[i]!.counters().dups).toBe(0);
+    }
+  });
+
   it('the CLI refuses bad arguments with exit 2 and a message', async () => {
     const fails = async (args: string[], re: RegExp): Promise<void> => {
       const e = await run(process.execPath, [FANOUT, 'flood', ...args]).then(

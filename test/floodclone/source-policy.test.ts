@@ -53,6 +53,20 @@ describe('floodclone source scheduler', () => {
     expect(s.next(1)).toEqual({ kind: 'nofresh' });
   });
 
+  it('what nodes hold is not fresh and is never sent to them (a restarted source learns it from BITFIELDs)', () => {
+    const s = new SourceScheduler(3);
+    s.open(1);
+    s.open(2);
+    s.onHeld(1, 0);
+    s.onHeld(2, 1);
+    s.onRequest(1, -1);
+    expect(s.next(1)).toMatchObject({ chunk: 2, fresh: true });
+    s.onRequest(1, 1); // held by node 2 only: served directly
+    s.onRequest(1, 0); // node 1 holds it already: CANCELLED
+    expect(s.next(1)).toEqual({ kind: 'cancelled', chunk: 0 });
+    expect(s.next(1)).toMatchObject({ chunk: 1, fresh: false });
+  });
+
   it('reports protocol violations: too many FRESH, a chunk out of range', () => {
     const s = new SourceScheduler(2);
     s.open(1);
