@@ -9,6 +9,7 @@ Commands:
   send      send one file as fragments to many receivers (fanout send --help)
   receive   receive fragments (fanout receive --help)
   coded     coded cooperative distribution over UDP: coded serve, coded join (fanout coded --help)
+  flood     FloodClone: the whole file to many nodes that relay it (fanout flood serve|join --help)
   lab       run a scenario on an emulated network (fanout lab --help)
   doctor    what this machine can emulate, and why
   clean     remove whatever a crashed lab run left behind
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   send: async () => (await import('./send.js')).sendCommand,
   receive: async () => (await import('./receive.js')).receiveCommand,
   coded: async () => (await import('./coded.js')).codedCommand,
+  flood: async () => (await import('./flood.js')).floodCommand,
   lab: async () => (await import('./lab.js')).labCommand,
   doctor: async () => (await import('./lab.js')).doctorCommand,
   clean: async () => (await import('./lab.js')).cleanCommand,

@@ -115,6 +115,8 @@ interface NodeState {
   downBytes: number;
   upBytes: number;
   counters?: Record<string, number>;
+  controlBytes?: number;
+  duplicateChunks?: number;
 }
 
 
@@ -174,6 +176,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
     if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
     if (ev.counters !== undefined) n.counters = ev.counters;
+    if (ev.controlBytes !== undefined) n.controlBytes = ev.controlBytes;
+    if (ev.duplicateChunks !== undefined) n.duplicateChunks = ev.duplicateChunks;
     if (ev.kind === 'start') n.startMs ??= ms;
     if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
     if (ev.kind === 'done' && n.doneMs === null) {
@@ -378,6 +382,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       fragmentBytes: fileBytes,
       bytes: n.downBytes,
       upBytes: n.upBytes,
+      ...(n.controlBytes !== undefined ? { controlBytes: n.controlBytes } : {}),
+      ...(n.duplicateChunks !== undefined ? { duplicateChunks: n.duplicateChunks } : {}),
       startS: rel(n.startMs),
       firstByteS: rel(n.firstByteMs),
       doneS: rel(n.doneMs),
@@ -423,6 +429,10 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     makespanS,
     { checked: o.waitQuiet !== false, quiet: quiet.quiet },
   );
+  const counted = <K extends 'controlBytes' | 'duplicateChunks'>(k: K): number | undefined =>
+    results.some((r) => r[k] !== undefined) ? results.reduce((a, r) => a + (r[k] ?? 0), 0) : undefined;
+  const controlBytes = counted('controlBytes');
+  const duplicateChunks = counted('duplicateChunks');
   return {
     strategy: o.contender,
     protocol: proto.name,
@@ -443,6 +453,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     nodesCpuS: others.cpuS,
     nodesMaxRssBytes: others.peakRssBytes,
     peerUpBytes,
+    ...(controlBytes !== undefined ? { controlBytes } : {}),
+    ...(duplicateChunks !== undefined ? { duplicateChunks } : {}),
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,
     fidelity,

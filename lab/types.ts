@@ -126,6 +126,10 @@ export interface ReceiverResult {
   bytes: number;
   /** Payload bytes the node uploaded to other nodes (peer-to-peer protocols), when known. */
   upBytes?: number;
+  /** Bytes of the protocol's own control traffic the node sent and received (not payload), when known. */
+  controlBytes?: number;
+  /** Chunks the node received that it held already (peer-to-peer protocols), when known. */
+  duplicateChunks?: number;
   startS: number | null;
   firstByteS: number | null;
   doneS: number | null;
@@ -170,6 +174,10 @@ export interface RunResult {
   nodesMaxRssBytes?: number;
   /** Bytes every node uploaded to other nodes, summed (peer-to-peer protocols). */
   peerUpBytes?: number;
+  /** Control bytes (sent + received) of every node, summed, when the protocol reports them. */
+  controlBytes?: number;
+  /** Duplicate chunks every node received, summed, when the protocol reports them. */
+  duplicateChunks?: number;
   failedReceivers: number;
   receivers: ReceiverResult[];
   /** Simulated runs: events the simulator processed (its own cost). */

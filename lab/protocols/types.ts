@@ -106,6 +106,10 @@ export interface NodeEvent {
   upBytes?: number;
   /** The protocol's own counters so far (totals; the last report wins), kept in the node's result. */
   counters?: Record<string, number>;
+  /** Control bytes sent and received so far (not payload), when the protocol counts them. */
+  controlBytes?: number;
+  /** Chunks received that were held already, so far. */
+  duplicateChunks?: number;
   message?: string;
   /** A process the node's program started (aria2c under its agent): recorded, so teardown ends it by id. */
   child?: { pid: number; argv: string[] };
