@@ -16,6 +16,8 @@ import { STRATEGY_NAMES } from '../sender/strategies/names.js';
 import { contenderNames, resolveContender } from '../lab/protocols/index.js';
 import { impairmentInvocations } from '../lab/netns/backend.js';
 import { CliError, EXIT, fail } from './exit.js';
+import { isSweepFile } from '../lab/sweep/expand.js';
+import { sweepCommand } from './sweep.js';
 
 export const LAB_HELP = `Usage: npm run lab -- SCENARIO.yaml [options]     (or: fanout lab SCENARIO.yaml [options])
 
@@ -85,6 +87,7 @@ export async function labCommand(argv: string[]): Promise<number> {
   }
   const repeat = repeatFlag(values.repeat);
   const backend = backendFlag(values.backend);
+  if (isSweepFile(positionals[0]!)) return sweepCommand(positionals[0]!, { strategies, repeat, out: values.out, backend, keep: values.keep, dryRun: values['dry-run'] });
   if (values['dry-run']) {
     try {
       process.stdout.write(await dryRunText(positionals[0]!, strategies));

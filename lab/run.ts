@@ -20,7 +20,7 @@ import { fillBytes } from './rng.js';
 import { resolveContender, type Contender, type Protocol } from './protocols/index.js';
 import { ProcessPool, runOnce, RunError } from './runner.js';
 import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
-import { loadScenario } from './scenario/index.js';
+import { loadScenario, type ScenarioCaps } from './scenario/index.js';
 import { checkScenarioLimits } from './scenario/limits.js';
 import { checkLabDisk } from './diskspace.js';
 import type { BackendChoice, BackendName, ContenderName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
@@ -50,6 +50,8 @@ export interface LabOptions {
   status?: ((line: string) => void) | null;
   /** Already detected (tests, doctor). */
   caps?: Capabilities;
+  /** How the topology is read (default: loadScenario of scenarioPath); a sweep passes one point's. */
+  load?: (caps: ScenarioCaps) => Topology;
 }
 
 export interface LabOutcome {
@@ -138,9 +140,10 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   const commander = o.commander ?? new RealCommander();
   // Every problem the file itself has is reported before the kernel is probed (the probe makes a
   // throwaway namespace); then what this machine can do (netem, nftables) is checked against it.
-  if (!o.caps) loadScenario(o.scenarioPath, { netem: true, nftables: true, hasTool });
+  const load = o.load ?? ((c: ScenarioCaps): Topology => loadScenario(o.scenarioPath, c));
+  if (!o.caps) load({ netem: true, nftables: true, hasTool });
   const caps = o.caps ?? (await detectCapabilities(commander));
-  const topology = loadScenario(o.scenarioPath, { netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
+  const topology = load({ netem: caps.netem.ok, nftables: caps.nftables?.ok ?? false, hasTool });
   if (o.strategies) topology.strategies = o.strategies;
   if (o.repeat) topology.repeat = o.repeat;
   const contenders: Contender[] = topology.strategies.map((name) => {

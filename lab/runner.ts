@@ -114,6 +114,9 @@ interface NodeState {
   error: string | null;
   downBytes: number;
   upBytes: number;
+  counters?: Record<string, number>;
+  controlBytes?: number;
+  duplicateChunks?: number;
 }
 
 
@@ -142,7 +145,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     address: (n) => net.address(n),
     runId: randomBytes(16).toString('hex'),
   };
-  const bound = proto.lowerBound(t, o.options, fileBytes);
+  const bound = proto.lowerBound(t, o.options, fileBytes, o.variant);
   const nodes: NodeState[] = t.receivers.map(() => ({ startMs: null, firstByteMs: null, doneMs: null, error: null, downBytes: 0, upBytes: 0 }));
   const live: Live[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -172,6 +175,9 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     if (n === undefined) return;
     if (ev.downBytes !== undefined) n.downBytes = ev.downBytes;
     if (ev.upBytes !== undefined) n.upBytes = ev.upBytes;
+    if (ev.counters !== undefined) n.counters = ev.counters;
+    if (ev.controlBytes !== undefined) n.controlBytes = ev.controlBytes;
+    if (ev.duplicateChunks !== undefined) n.duplicateChunks = ev.duplicateChunks;
     if (ev.kind === 'start') n.startMs ??= ms;
     if (ev.kind === 'first-byte') n.firstByteMs ??= ms;
     if (ev.kind === 'done' && n.doneMs === null) {
@@ -376,10 +382,13 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       fragmentBytes: fileBytes,
       bytes: n.downBytes,
       upBytes: n.upBytes,
+      ...(n.controlBytes !== undefined ? { controlBytes: n.controlBytes } : {}),
+      ...(n.duplicateChunks !== undefined ? { duplicateChunks: n.duplicateChunks } : {}),
       startS: rel(n.startMs),
       firstByteS: rel(n.firstByteMs),
       doneS: rel(n.doneMs),
       verified: false,
+      ...(n.counters ? { counters: n.counters } : {}),
     };
     const verifyError = n.error ?? (await proto.verify(ctx, r.index));
     const result: ReceiverResult = { ...measured, verified: verifyError === null };
@@ -420,6 +429,10 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     makespanS,
     { checked: o.waitQuiet !== false, quiet: quiet.quiet },
   );
+  const counted = <K extends 'controlBytes' | 'duplicateChunks'>(k: K): number | undefined =>
+    results.some((r) => r[k] !== undefined) ? results.reduce((a, r) => a + (r[k] ?? 0), 0) : undefined;
+  const controlBytes = counted('controlBytes');
+  const duplicateChunks = counted('duplicateChunks');
   return {
     strategy: o.contender,
     protocol: proto.name,
@@ -440,6 +453,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     nodesCpuS: others.cpuS,
     nodesMaxRssBytes: others.peakRssBytes,
     peerUpBytes,
+    ...(controlBytes !== undefined ? { controlBytes } : {}),
+    ...(duplicateChunks !== undefined ? { duplicateChunks } : {}),
     ...(figures?.probe ? { probe: figures.probe } : {}),
     failedReceivers: results.filter((r) => r.error !== undefined).length,
     receivers: results,

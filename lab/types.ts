@@ -127,11 +127,20 @@ export interface ReceiverResult {
   bytes: number;
   /** Payload bytes the node uploaded to other nodes (peer-to-peer protocols), when known. */
   upBytes?: number;
+  /** Bytes of the protocol's own control traffic the node sent and received (not payload), when known. */
+  controlBytes?: number;
+  /** Chunks the node received that it held already (peer-to-peer protocols), when known. */
+  duplicateChunks?: number;
   startS: number | null;
   firstByteS: number | null;
   doneS: number | null;
   /** The stored fragment (or file) was compared byte for byte with its slice of the source. */
   verified: boolean;
+  /**
+   * A protocol's own per-node counters, as it last reported them (coded: packets received,
+   * linearly dependent, uploaded to peers, coding header bytes per packet, drops).
+   */
+  counters?: Record<string, number>;
   error?: string;
 }
 
@@ -166,6 +175,10 @@ export interface RunResult {
   nodesMaxRssBytes?: number;
   /** Bytes every node uploaded to other nodes, summed (peer-to-peer protocols). */
   peerUpBytes?: number;
+  /** Control bytes (sent + received) of every node, summed, when the protocol reports them. */
+  controlBytes?: number;
+  /** Duplicate chunks every node received, summed, when the protocol reports them. */
+  duplicateChunks?: number;
   failedReceivers: number;
   receivers: ReceiverResult[];
   /** What the strategy's probing cost (probe-prioritise): parks, set-ups made again, probe bytes, mean set-up ms. */

@@ -44,16 +44,35 @@ export function createNamespaces(plan: NetnsPlan): Invocation {
 }
 
 /**
- * Lines for the bridge namespace: lo, the bridge, and one veth per host (peer made as eth0 in the
- * host). `addrgenmode none` keeps IPv6 link-local addresses (and with them router solicitations,
- * DAD and MLD chatter) off the lab's links, so only the transfer crosses the shaped queues.
+ * Multicast on the lab's bridge, set explicitly (not left to the kernel's defaults): IGMP snooping
+ * off, so the bridge floods every multicast frame to every port but the one it came in on, and no
+ * querier. Why not snooping with a querier: snooping forwards a group only to ports whose hosts
+ * answered a query, which makes delivery depend on IGMP timing (a receiver that joined just before
+ * the first query, a report lost, the 260 s membership timeout) and adds IGMP traffic to the shaped
+ * links; every host on a lab bridge is a node of the run, so flooding costs nothing a receiver would
+ * not pay anyway. The result is what the bounds assume: one multicast packet costs the source's up
+ * link once and each other host's down link once (the bridge replicates it; the shaping on each
+ * port's egress counts each copy). A service host (a tracker) also receives the copies, on its
+ * unshaped port. Site bridges get the same settings: a multicast packet crosses a site's trunk
+ * once, and the site's bridge replicates it to its receivers.
+ */
+export const BRIDGE_MULTICAST_OPTS = 'mcast_snooping 0 mcast_querier 0';
+
+/** IPv4 multicast: the whole 224.0.0.0/4 goes out of the host's one lab interface (lab/netns only has eth0). */
+export const MULTICAST_ROUTE = '224.0.0.0/4';
+
+/**
+ * Lines for the bridge namespace: lo, the bridge (multicast settings above), and one veth per host
+ * (peer made as eth0 in the host). `addrgenmode none` keeps IPv6 link-local addresses (and with
+ * them router solicitations, DAD and MLD chatter) off the lab's links, so only the transfer crosses
+ * the shaped queues.
  */
 export function bridgeSetupLines(plan: NetnsPlan): string[] {
-  const lines = ['link set lo up', `link add ${plan.bridge} type bridge`, `link set ${plan.bridge} addrgenmode none`];
-  // Sites: a bridge each, joined to the core bridge by a veth trunk with both ends in this namespace.
+  const lines = ['link set lo up', `link add ${plan.bridge} type bridge ${BRIDGE_MULTICAST_OPTS}`, `link set ${plan.bridge} addrgenmode none`];
+  // Sites: a bridge each (the same multicast settings), joined to the core bridge by a veth trunk with both ends in this namespace.
   for (const s of plan.sites) {
     lines.push(
-      `link add ${s.bridge} type bridge`,
+      `link add ${s.bridge} type bridge ${BRIDGE_MULTICAST_OPTS}`,
       `link set ${s.bridge} addrgenmode none`,
       `link add ${s.coreEnd} type veth peer name ${s.siteEnd}`,
       `link set ${s.coreEnd} addrgenmode none master ${plan.bridge} up`,
@@ -76,7 +95,11 @@ export function bridgeSetup(plan: NetnsPlan): Invocation {
   return batch(['ip', '-n', plan.bridgeNs, '-batch', '-'], bridgeSetupLines(plan));
 }
 
-/** Lines for one host namespace: lo up, no IPv6 link-local on eth0, the address, eth0 up. */
+/**
+ * Lines for one host namespace: lo up, no IPv6 link-local on eth0, the address, eth0 up, and the
+ * multicast route (without it a host, which has no default route, cannot send to a group:
+ * ENETUNREACH; with it, multicast leaves only through eth0, onto the lab's bridge).
+ */
 export function hostSetupLines(host: HostPlan): string[] {
   return [
     'link set lo up',
@@ -85,6 +108,7 @@ export function hostSetupLines(host: HostPlan): string[] {
     `link set ${host.ifname} gso_max_segs ${GSO_MAX_SEGS}`,
     `addr add ${host.address}/${LAB_PREFIX_LEN} dev ${host.ifname}`,
     `link set ${host.ifname} up`,
+    `route add ${MULTICAST_ROUTE} dev ${host.ifname}`,
   ];
 }
 

@@ -47,16 +47,26 @@ export const realProcessOps: ProcessOps = {
 };
 
 /**
+ * The one shell wrapper a plug-in may put before a program: it runs the program with its stderr on
+ * stdout (the lab reads stdout) and `exec`s it, so the pid is the program's own and its live argv
+ * is just the program's (isFanoutCmdline unwraps it).
+ */
+export const STDERR_TO_STDOUT: readonly string[] = ['/bin/sh', '-c', 'exec "$0" "$@" 2>&1'];
+
+/**
  * Is `actual` (a live process's argv) the lab's process? With a recorded argv: exactly that argv,
  * or, for `ip netns exec NS cmd ...`, exactly `cmd ...` (what the process shows once ip has exec'd
- * it) (guards against a reused pid). Without: some argv word mentions `fanout`.
+ * it), and for `cmd` = STDERR_TO_STDOUT + `prog ...`, exactly `prog ...` (guards against a reused
+ * pid). Without: some argv word mentions `fanout`.
  */
 export function isFanoutCmdline(actual: readonly string[], recorded?: readonly string[]): boolean {
   if (recorded !== undefined) {
     const same = (want: readonly string[]): boolean => actual.length === want.length && actual.every((w, i) => w === want[i]);
     // `ip netns exec NS cmd ...` execs cmd: the live process then shows just `cmd ...`.
     const exec = recorded[0] === 'ip' && recorded[1] === 'netns' && recorded[2] === 'exec' ? recorded.slice(4) : null;
-    return same(recorded) || (exec !== null && exec.length > 0 && same(exec));
+    const n = STDERR_TO_STDOUT.length;
+    const wrapped = exec !== null && exec.length > n && STDERR_TO_STDOUT.every((w, i) => exec[i] === w) ? exec.slice(n) : null;
+    return same(recorded) || (exec !== null && exec.length > 0 && same(exec)) || (wrapped !== null && same(wrapped));
   }
   return actual.some((w) => w.includes('fanout'));
 }

@@ -5,12 +5,16 @@
 import { isStrategyName } from '../../sender/strategies/names.js';
 import type { JobKind } from '../types.js';
 import { bittorrent } from './bittorrent/plugin.js';
+import { coded } from './coded/plugin.js';
+import { floodclone } from './floodclone.js';
 import { fragments } from './fragments.js';
+import { p2mpFtp } from './p2mp-ftp/plugin.js';
 import type { Protocol } from './types.js';
+import { uftp } from './uftp/plugin.js';
 
 export type { Protocol } from './types.js';
 
-export const PROTOCOLS: readonly Protocol<any>[] = [fragments, bittorrent]; // eslint-disable-line @typescript-eslint/no-explicit-any
+export const PROTOCOLS: readonly Protocol<any>[] = [fragments, bittorrent, floodclone, p2mpFtp, uftp, coded]; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function protocolByName(name: string): Protocol<unknown> | undefined {
   return PROTOCOLS.find((p) => p.name === name) as Protocol<unknown> | undefined;

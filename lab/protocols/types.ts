@@ -104,6 +104,12 @@ export interface NodeEvent {
   /** Totals so far (not increments). */
   downBytes?: number;
   upBytes?: number;
+  /** The protocol's own counters so far (totals; the last report wins), kept in the node's result. */
+  counters?: Record<string, number>;
+  /** Control bytes sent and received so far (not payload), when the protocol counts them. */
+  controlBytes?: number;
+  /** Chunks received that were held already, so far. */
+  duplicateChunks?: number;
   message?: string;
   /** A process the node's program started (aria2c under its agent): recorded, so teardown ends it by id. */
   child?: { pid: number; argv: string[] };
@@ -145,7 +151,8 @@ export interface Protocol<O = unknown> {
   parseLine(spec: ProcessSpec, line: string, ctx: RunContext<O>): NodeEvent[];
   /** null when receiver `index` holds what it should, byte for byte; otherwise why not. */
   verify(ctx: RunContext<O>, index: number): Promise<string | null>;
-  lowerBound(t: Topology, options: O, fileBytes: number): Bound;
+  /** The variant, when the bound depends on it (p2mp-ftp: stop-and-wait is always unicast). */
+  lowerBound(t: Topology, options: O, fileBytes: number, variant?: string): Bound;
   /** Figures that override what the runner measured from events (optional). */
   figures?(ctx: RunContext<O>): RunFigures | null;
   /** A simulated run, when the flow simulator models this protocol. */

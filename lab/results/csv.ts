@@ -31,6 +31,10 @@ export const COMPLETION_COLUMNS = [
   'protocol',
   'variant',
   'up_bytes',
+  /** A protocol's own per-node counters (lab/types.ts ReceiverResult.counters), as one JSON object. */
+  'counters',
+  'control_bytes',
+  'duplicate_chunks',
 ] as const;
 
 /** Columns of runs.csv, in order: every scalar figure of a RunResult plus the receiver count. */
@@ -66,6 +70,8 @@ export const RUN_COLUMNS = [
   'start_lag_median_s',
   'start_lag_max_s',
   'starved',
+  'control_bytes',
+  'duplicate_chunks',
   'probe_parks',
   'probe_extra_setups',
   'probe_bytes',
@@ -109,6 +115,9 @@ export function completionsCsv(results: ScenarioResults): string {
         protocol: run.protocol,
         variant: run.variant,
         up_bytes: r.upBytes,
+        counters: r.counters ? JSON.stringify(r.counters) : undefined,
+        control_bytes: r.controlBytes,
+        duplicate_chunks: r.duplicateChunks,
       });
     }
   }
@@ -140,6 +149,8 @@ export function runsCsv(results: ScenarioResults): string {
     nodes_cpu_s: run.nodesCpuS,
     nodes_max_rss_bytes: run.nodesMaxRssBytes,
     peer_up_bytes: run.peerUpBytes,
+    control_bytes: run.controlBytes,
+    duplicate_chunks: run.duplicateChunks,
     launch_s: run.launchS,
     quiet_wait_s: run.fidelity?.quietWaitS,
     busy_at_start: run.fidelity?.busyAtStart ?? undefined,

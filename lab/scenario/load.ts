@@ -24,16 +24,19 @@ export function loadScenario(filePath: string, caps: ScenarioCaps): Topology {
   }
   return parseScenario(text, caps, filePath, {
     baseDir: path.dirname(path.resolve(filePath)),
-    fileSizeOf: (p) => {
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(p);
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        throw new Error(err.code === 'ENOENT' ? 'no such file' : err.message);
-      }
-      if (!st.isFile()) throw new Error('not a regular file');
-      return st.size;
-    },
+    fileSizeOf: regularFileSize,
   });
+}
+
+/** The size of a regular file, or throws why it is not one (`file.path` checks use it). */
+export function regularFileSize(p: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(err.code === 'ENOENT' ? 'no such file' : err.message);
+  }
+  if (!st.isFile()) throw new Error('not a regular file');
+  return st.size;
 }

@@ -8,7 +8,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import type { Topology } from '../types.js';
 import { buildTopology } from './build.js';
 import { Issues, ScenarioError } from './errors.js';
-import { at, item } from './read.js';
+import { at, isPlainObject, item } from './read.js';
 import type { ScenarioCaps } from './schema.js';
 import { validateScenario, type ValidateOptions } from './validate.js';
 
@@ -52,6 +52,12 @@ export function parseScenario(text: string, caps: ScenarioCaps, sourceName?: str
   } catch (e) {
     // yaml throws a ReferenceError for an alias bomb (billion laughs): bad input, not a crash.
     throw new ScenarioError(source, [{ path: '', message: `YAML: ${(e as Error).message} (more than 1000 alias expansions)` }]);
+  }
+  if (isPlainObject(data) && data['sweep'] !== undefined) {
+    // A sweep is many scenarios: lab/sweep expands it (removing `sweep:`) before each point gets here.
+    issues.add('sweep', 'this file is a sweep (one parameter, many values): `fanout lab` runs it point by point (lab/sweep/schema.ts); here one scenario is expected');
+    const { sweep: _sweep, ...rest } = data;
+    data = rest;
   }
   const plan = validateScenario(data, caps, issues, validateOptions);
   if (issues.count > 0 || !plan) {

@@ -50,6 +50,8 @@
  *     down: 20mbit        # required: the trunk's rate into the site
  * check:                  # optional pass/fail thresholds for `fanout lab`
  *   efficiency: { backpressure: 1.15 }  # per contender (must be in `strategies`), >= 1
+ * sweep: { ... }          # makes the file a sweep (lab/sweep/schema.ts): `fanout lab` runs it point
+ *                         # by point; a single scenario (this format) has no `sweep:`
  * sim:                    # optional: the flow simulator's model (backend sim only; defaults in
  *   connectMs: 1          #   lab/sim/engine.ts DEFAULT_SIM_MODEL): connectMs, setupCpuMs, rttMs,
  *   setupCpuMs: 4         #   finalizeMs, progressTailMs (>= 0), setupCores, initialWindowBytes

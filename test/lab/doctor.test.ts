@@ -120,6 +120,8 @@ describe('detectCapabilities', () => {
         '  ok  aria2c       bittorrent',
         '  no  opentracker  bittorrent: missing (Debian package opentracker: apt-get install opentracker)',
         '  ok  mktorrent    bittorrent',
+        '  ok  uftp         uftp',
+        '  ok  uftpd        uftp',
         '',
         'auto picks: netns',
       ].join('\n'),

@@ -150,6 +150,11 @@ describe('undo', () => {
     // A receiver started as `ip netns exec NS node ...` shows `node ...` once ip has exec'd it.
     expect(isFanoutCmdline(['/usr/bin/node', 'f.js', 'receive'], ['ip', 'netns', 'exec', 'fl1234-r0', '/usr/bin/node', 'f.js', 'receive'])).toBe(true);
     expect(isFanoutCmdline(['/usr/bin/node', 'f.js', 'send'], ['ip', 'netns', 'exec', 'fl1234-r0', '/usr/bin/node', 'f.js', 'receive'])).toBe(false);
+    // a program run through the lab's stderr-to-stdout wrapper shows its own argv once sh has exec'd it
+    const wrapped = ['ip', 'netns', 'exec', 'fl1234-r0', '/bin/sh', '-c', 'exec "$0" "$@" 2>&1', '/usr/bin/uftpd', '-d'];
+    expect(isFanoutCmdline(['/usr/bin/uftpd', '-d'], wrapped)).toBe(true);
+    expect(isFanoutCmdline(['/usr/bin/uftpd', '-d', '-x'], wrapped)).toBe(false);
+    expect(isFanoutCmdline(['/usr/bin/uftpd', '-d'], ['ip', 'netns', 'exec', 'fl1234-r0', '/bin/sh', '-c', 'exec "$0" "$@"', '/usr/bin/uftpd', '-d'])).toBe(false);
     expect(isFanoutCmdline(['ip', 'netns', 'exec'], ['ip', 'netns', 'exec', 'fl1234-r0'])).toBe(false);
     expect(isFanoutCmdline(['node', '/opt/fanout-lab/dist/cli/fanout.js', 'receive'])).toBe(true);
     expect(isFanoutCmdline(['sleep', '100'])).toBe(false);

@@ -116,7 +116,7 @@ describe('command builders (2 receivers)', () => {
     expect(inv.argv).toEqual(['ip', '-n', 'fl0a1b-br', '-batch', '-']);
     expect(inv.input!.split('\n')).toEqual([
       'link set lo up',
-      'link add fl0a1b-br type bridge',
+      'link add fl0a1b-br type bridge mcast_snooping 0 mcast_querier 0',
       'link set fl0a1b-br addrgenmode none',
       'link add fl0a1b-s type veth peer name eth0 netns fl0a1b-s',
       'link set fl0a1b-s addrgenmode none master fl0a1b-br up',
@@ -129,10 +129,10 @@ describe('command builders (2 receivers)', () => {
     ]);
   });
 
-  it('configures each host (lo, no IPv6 link-local, no GSO, address /15, eth0 up) and lists its links in the same process', () => {
+  it('configures each host (lo, no IPv6 link-local, no GSO, address /15, eth0 up, multicast route on eth0) and lists its links in the same process', () => {
     expect(hostSetup(plan.receivers[1]!)).toEqual({
       argv: ['ip', '-j', '-n', 'fl0a1b-r1', '-batch', '-'],
-      input: 'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 8\naddr add 198.18.0.3/15 dev eth0\nlink set eth0 up\nlink show\n',
+      input: 'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 8\naddr add 198.18.0.3/15 dev eth0\nlink set eth0 up\nroute add 224.0.0.0/4 dev eth0\nlink show\n',
     });
     expect(hostSetup(plan.sender).input).toContain('addr add 198.18.0.1/15 dev eth0\n');
     expect(listLinks('fl0a1b-br')).toEqual({ argv: ['ip', '-n', 'fl0a1b-br', '-j', 'link', 'show'] });

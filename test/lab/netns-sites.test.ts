@@ -36,9 +36,9 @@ describe('netns plan with sites', () => {
     const lines = bridgeSetupLines(plan);
     expect(lines.slice(0, 8)).toEqual([
       'link set lo up',
-      `link add ${P}-br type bridge`,
+      `link add ${P}-br type bridge mcast_snooping 0 mcast_querier 0`,
       `link set ${P}-br addrgenmode none`,
-      `link add ${P}-b0 type bridge`,
+      `link add ${P}-b0 type bridge mcast_snooping 0 mcast_querier 0`,
       `link set ${P}-b0 addrgenmode none`,
       `link add ${P}-t0 type veth peer name ${P}-u0`,
       `link set ${P}-t0 addrgenmode none master ${P}-br up`,

@@ -43,7 +43,7 @@ describe('contender names', () => {
     expect(resolveContender('backpressure', 'whole-file')).toEqual({ error: expect.stringContaining('is a strategy of the fragments job') });
     expect(resolveContender('nope/x', 'whole-file')).toEqual({ error: expect.stringContaining('unknown protocol "nope"') });
     expect(defaultContenders('fragments')).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'sequential', 'static-split']);
-    expect(contenderNames('whole-file')).toEqual(['bittorrent/aria2']);
+    expect(contenderNames('whole-file')).toEqual(['bittorrent/aria2', 'floodclone/mutualcast', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait', 'uftp/fixed', 'uftp/tfmcc', 'coded/sparse', 'coded/rlnc']);
   });
 });
 

@@ -133,7 +133,7 @@ describe('completionsCsv', () => {
 
   it('starts with the header row', () => {
     expect(lines[0]).toBe(
-      'scenario,backend,strategy,repeat,receiver,address,down_bps,up_bps,fragment_bytes,bytes,start_s,first_byte_s,done_s,verified,error,run_makespan_s,run_lower_bound_s,protocol,variant,up_bytes',
+      'scenario,backend,strategy,repeat,receiver,address,down_bps,up_bps,fragment_bytes,bytes,start_s,first_byte_s,done_s,verified,error,run_makespan_s,run_lower_bound_s,protocol,variant,up_bytes,counters,control_bytes,duplicate_chunks',
     );
     expect(lines[0]!.split(',')).toEqual([...COMPLETION_COLUMNS]);
   });
@@ -142,10 +142,10 @@ describe('completionsCsv', () => {
     expect(lines[lines.length - 1]).toBe('');
   });
   it('writes exact cells: numbers as printed, booleans as words, empty error', () => {
-    expect(lines[1]).toBe('tiny,sim,round-robin,1,0,198.18.0.2,10000000,5000000,1000000,1000000,0.01,0.03,4,true,,4,3.2,fragments,round-robin,');
+    expect(lines[1]).toBe('tiny,sim,round-robin,1,0,198.18.0.2,10000000,5000000,1000000,1000000,0.01,0.03,4,true,,4,3.2,fragments,round-robin,,,,');
   });
   it('writes a failed receiver with empty done_s and its error quoted', () => {
-    expect(lines[15]).toBe('tiny,sim,sequential,2,2,198.18.0.4,5000000,2500000,1000000,250000,0.03,0.05,,false,"reset, by peer",10,3.2,fragments,sequential,');
+    expect(lines[15]).toBe('tiny,sim,sequential,2,2,198.18.0.4,5000000,2500000,1000000,250000,0.03,0.05,,false,"reset, by peer",10,3.2,fragments,sequential,,,,');
   });
 });
 
@@ -154,7 +154,7 @@ describe('runsCsv', () => {
     const lines = runsCsv(tinyResults()).trimEnd().split('\n');
     expect(lines[0]!.split(',')).toEqual([...RUN_COLUMNS]);
     expect(lines).toHaveLength(5);
-    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,,,,,,,,,,,,');
+    expect(lines[4]).toBe('tiny,sim,sequential,2,10,3.2,3.125,0.003,0.05,3250000,3412500,0.5,0.25,80000000,1,4,fragments,sequential,,,,,,,,,,,,,,,,,,');
   });
   it('carries what probing cost (probe-prioritise runs)', () => {
     const results = tinyResults();

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRng, fillBytes } from '../../lab/rng.js';
 import { ScenarioError, loadScenario, parseScenario, type ScenarioCaps } from '../../lab/scenario/index.js';
 import { STRATEGY_NAMES } from '../../sender/strategies/names.js';
+import { isSweepFile } from '../../lab/sweep/expand.js';
 
 const NO_NETEM: ScenarioCaps = { netem: false };
 const NETEM: ScenarioCaps = { netem: true };
@@ -49,11 +50,16 @@ describe('shipped scenarios', () => {
         'ci/gate-late-slow.yaml', 'ci/gate-one-slow.yaml', 'ci/small.yaml', 'ci/swarm-small.yaml', 'ci/loss-small.yaml', 'dynamic.yaml', 'late-slow.yaml', 'lognormal.yaml',
         'one-slow.yaml', 'seed-3fast-1slow.yaml', 'rate-bound.yaml', 'scale-10k.yaml', 'uniform.yaml',
         'swarm-16.yaml', 'swarm-broadband.yaml', 'swarm-source-bound.yaml', 'swarm-64.yaml', 'sites-two.yaml', 'width-lognormal-48.yaml', 'scale-10k-width.yaml',
+        'p2mp-task1.yaml', 'p2mp-task2.yaml', 'p2mp-task3.yaml', 'p2mp-64-loss5.yaml', 'uftp-16-loss5.yaml',
+        'coded-lossless.yaml', 'coded-loss5.yaml', 'coded-one-slow.yaml', 'coded-broadband.yaml', 'coded-32.yaml',
+        'ci/flood-small.yaml', 'flood-chain.yaml', 'flood-lognormal.yaml', 'flood-broadband.yaml', 'flood-one-slow.yaml',
+        'flood-dynamic.yaml', 'flood-64.yaml',
       ]),
     );
   });
 
-  it.each(files)('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
+  // Sweeps (a `sweep:` key) are checked point by point in test/lab/sweep.test.ts.
+  it.each(files.filter((f) => !isSweepFile(path.join(SCENARIOS, f))))('%s parses, describes itself and stays within ~1 Gbit/s of active links', (f) => {
     const t = loadScenario(path.join(SCENARIOS, f), { netem: false, nftables: true });
     expect(t.description.length).toBeGreaterThan(40);
     if (t.transfer.job === 'whole-file') {
@@ -592,7 +598,7 @@ receivers:
 
   it('defaults to every whole-file contender and takes a protocol\'s own options', () => {
     const t = parseScenario(WHOLE.replace('strategies: [bittorrent/aria2]\n', '').replace('job: whole-file', 'job: whole-file\n  bittorrent: { pieceSize: 1MiB, maxPeers: 0, trackerInterval: 2s, aria2Args: ["--disk-cache=32M"] }'), NO_NETEM);
-    expect(t.strategies).toEqual(['bittorrent/aria2']);
+    expect(t.strategies).toEqual(['bittorrent/aria2', 'floodclone/mutualcast', 'p2mp-ftp/nak', 'p2mp-ftp/stop-and-wait', 'uftp/fixed', 'uftp/tfmcc', 'coded/sparse', 'coded/rlnc']);
     expect(t.transfer.options['bittorrent']).toEqual({ pieceBytes: 1 << 20, maxPeers: 0, trackerIntervalS: 2, aria2Args: ['--disk-cache=32M'] });
   });
 
@@ -600,10 +606,10 @@ receivers:
     const text = WHOLE.replace('strategies: [bittorrent/aria2]', 'strategies: [backpressure, warp/x, bittorrent/qbit, fragments/sequential]')
       .replace('job: whole-file', 'job: whole-file\n  rateKbps: 1000\n  bittorrent: { pieceSize: 100KiB, aria2Args: ["--max-upload-limit=1M", "oops"] }');
     expect(problems(text)).toEqual([
-      'strategies[0]: backpressure is a strategy of the fragments job; a whole-file scenario runs whole-file protocols (bittorrent/aria2)',
-      'strategies[1]: unknown protocol "warp" (known: fragments, bittorrent)',
+      'strategies[0]: backpressure is a strategy of the fragments job; a whole-file scenario runs whole-file protocols (bittorrent/aria2, floodclone/mutualcast, p2mp-ftp/nak, p2mp-ftp/stop-and-wait, uftp/fixed, uftp/tfmcc, coded/sparse, coded/rlnc)',
+      'strategies[1]: unknown protocol "warp" (known: fragments, bittorrent, floodclone, p2mp-ftp, uftp, coded)',
       'strategies[2]: unknown variant "qbit" of bittorrent (known: aria2)',
-      'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2)',
+      'strategies[3]: fragments/sequential delivers fragments; this scenario\'s job is whole-file (known: bittorrent/aria2, floodclone/mutualcast, p2mp-ftp/nak, p2mp-ftp/stop-and-wait, uftp/fixed, uftp/tfmcc, coded/sparse, coded/rlnc)',
       "transfer.rateKbps: belongs to the fragments job's sender; a whole-file protocol takes its options under transfer.<protocol>",
       'transfer.bittorrent: options for bittorrent, which no contender in strategies runs',
       'transfer.bittorrent.pieceSize: expected a power of two from 32KiB to 16MiB',

@@ -1,0 +1,297 @@
+/**
+ * `p2mp-ftp/nak` over real UDP sockets (machines: nak-sender.ts, nak-receiver.ts). The sender
+ * sends to each receiver's host:port (unicast, and repairs in either mode) and, in multicast
+ * mode, new data and STATUS to group:port once, with its own address as the multicast interface.
+ * A receiver binds its port (on 0.0.0.0 in multicast mode, joining the group on its interface
+ * address) and writes under a temporary name until the whole file checks against the announced
+ * SHA-256.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { NakReceiver } from './nak-receiver.js';
+import { NakSender } from './nak-sender.js';
+import { MAX_SEG_BYTES, MIN_SEG_BYTES, decodeNak, encodeNak, sessionOf, type NakFrame } from './nak-wire.js';
+import { P2mpUsageError, TempFile, bindUdp, nowMs, resolveHost, type Output } from './io.js';
+
+export const NAK_PORT = 7736;
+export const DEFAULT_SEG_BYTES = 1400;
+
+export interface NakSendOptions {
+  receivers: string[];
+  port: number;
+  file: string;
+  segBytes: number;
+  rateBps: number;
+  /** Each receiver link's rate (default rateBps). */
+  linkRateBps?: number;
+  mode: 'unicast' | 'multicast';
+  group?: string;
+  /** The source's own address: bound, and the multicast interface. */
+  bind?: string;
+  session?: number;
+  deadAfterMs?: number;
+  out: Output;
+  /** Called once everything is set up; resolves when the transfer may start (the lab's go signal). */
+  go?: () => Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface NakSendResult {
+  complete: number;
+  failed: string[];
+  seconds: number;
+  newSent: number;
+  repairSent: number;
+  datagrams: number;
+  linkBytes: number;
+}
+
+function sha256File(fd: number, bytes: number): Buffer {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let at = 0; at < bytes; ) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, bytes - at), at);
+    if (n <= 0) throw new Error('file shrank while being read');
+    h.update(buf.subarray(0, n));
+    at += n;
+  }
+  return h.digest();
+}
+
+export function checkSegBytes(n: number): void {
+  if (!(Number.isInteger(n) && n >= MIN_SEG_BYTES && n <= MAX_SEG_BYTES)) {
+    throw new P2mpUsageError(`segment size: expected a whole number of bytes from ${MIN_SEG_BYTES} to ${MAX_SEG_BYTES} (got ${n})`);
+  }
+}
+
+function checkGroup(g: string): void {
+  const first = Number(g.split('.')[0]);
+  if (!isIPv4(g) || first < 224 || first > 239) throw new P2mpUsageError(`multicast group: expected an IPv4 address in 224.0.0.0/4 (got ${JSON.stringify(g)})`);
+}
+
+export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
+  checkSegBytes(o.segBytes);
+  if (!(Number.isFinite(o.rateBps) && o.rateBps > 0)) throw new P2mpUsageError(`rate: expected > 0 bit/s (got ${o.rateBps})`);
+  if (o.linkRateBps !== undefined && !(Number.isFinite(o.linkRateBps) && o.linkRateBps > 0)) throw new P2mpUsageError(`link rate: expected > 0 bit/s (got ${o.linkRateBps})`);
+  if (o.receivers.length === 0) throw new P2mpUsageError('at least one receiver is needed');
+  if (o.mode === 'multicast') {
+    if (!o.group) throw new P2mpUsageError('multicast mode needs a group (--group)');
+    checkGroup(o.group);
+    if (!o.bind) throw new P2mpUsageError('multicast mode needs the source address as the multicast interface (--bind)');
+  }
+  let fd: number;
+  try {
+    fd = openSync(o.file, 'r');
+  } catch (err) {
+    throw new P2mpUsageError(`cannot read ${o.file}: ${(err as Error).message}`);
+  }
+  const fileBytes = fstatSync(fd).size;
+  const sha = sha256File(fd, fileBytes);
+  const targets = await Promise.all(
+    o.receivers.map(async (r) => {
+      const m = /^(.+?)(?::(\d+))?$/.exec(r)!;
+      return { address: await resolveHost(m[1]!), port: m[2] ? Number(m[2]) : o.port };
+    }),
+  );
+  const index = new Map<string, number>();
+  targets.forEach((t, i) => {
+    const key = `${t.address}:${t.port}`;
+    if (index.has(key)) throw new P2mpUsageError(`receiver ${o.receivers[i]} is listed twice (${key})`);
+    index.set(key, i);
+  });
+  const sock = await bindUdp(o.bind ?? '0.0.0.0', 0);
+  sock.setSendBufferSize(4 << 20);
+  if (o.mode === 'multicast') {
+    sock.setMulticastInterface(o.bind!);
+    sock.setMulticastTTL(1);
+    sock.setMulticastLoopback(false);
+  }
+  const session = o.session ?? randomBytes(4).readUInt32BE(0);
+  await o.go?.();
+  const t0 = nowMs();
+  const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}), ...(o.deadAfterMs ? { deadAfterMs: o.deadAfterMs } : {}) }, t0);
+  o.out.event({ event: 'start', receivers: targets.length, fileBytes, segBytes: o.segBytes, segments: m.segments, rateBps: o.rateBps, linkRateBps: o.linkRateBps ?? o.rateBps, groupRepairAt: m.groupRepairAt, mode: o.mode, session });
+  const segBuf = Buffer.allocUnsafe(o.segBytes);
+  const frame = (f: NakFrame): Buffer => encodeNak(session, f);
+  return new Promise<NakSendResult>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      sock.close();
+      closeSync(fd);
+      const failed = targets.flatMap((_, i) => (m.complete[i] ? [] : [o.receivers[i]!]));
+      resolve({ complete: m.complete.filter(Boolean).length, failed, seconds: (nowMs() - t0) / 1000, newSent: m.newSent, repairSent: m.repairSent, datagrams: m.datagrams, linkBytes: m.linkBytes });
+    };
+    const sendTo = (buf: Buffer, to: 'group' | number[]): void => {
+      if (to === 'group') sock.send(buf, o.port, o.group!);
+      else for (const i of to) sock.send(buf, targets[i]!.port, targets[i]!.address);
+    };
+    const pump = (): void => {
+      if (ended) return;
+      clearTimeout(timer);
+      const now = nowMs();
+      for (let k = 0; k < 256; k++) {
+        const tx = m.poll(now);
+        if (tx === null) break;
+        if (tx.kind === 'bye') sendTo(frame({ type: 'bye' }), tx.to);
+        else if (tx.kind === 'status') sendTo(frame({ type: 'status', fileBytes, segBytes: o.segBytes, sentSegs: m.sentSegs, sha256: sha }), tx.to);
+        else {
+          const len = Math.min(o.segBytes, fileBytes - tx.seg * o.segBytes);
+          readSync(fd, segBuf, 0, len, tx.seg * o.segBytes);
+          sendTo(frame({ type: 'data', seg: tx.seg, data: segBuf.subarray(0, len) }), tx.to);
+        }
+      }
+      if (m.done) return end();
+      const wake = m.nextWakeMs(nowMs());
+      timer = setTimeout(pump, Math.max(0, Math.min(wake - nowMs(), 1000)));
+    };
+    o.signal?.addEventListener('abort', end, { once: true });
+    sock.on('message', (msg, rinfo) => {
+      const r = index.get(`${rinfo.address}:${rinfo.port}`);
+      if (r === undefined || sessionOf(msg) !== session) return;
+      const f = decodeNak(msg);
+      if (f === null) return;
+      if (f.type === 'nak') m.onNak(nowMs(), r, f.ranges);
+      else if (f.type === 'complete') {
+        const was = m.complete[r];
+        m.onComplete(nowMs(), r);
+        if (!was) o.out.event({ event: 'receiver-complete', index: r });
+      }
+      pump();
+    });
+    pump();
+  });
+}
+
+export interface NakReceiveOptions {
+  port: number;
+  file: string;
+  /** Unicast: the address to bind (default 0.0.0.0). Multicast: the interface address to join on. */
+  bind?: string;
+  group?: string;
+  /** Accept only this session (the lab passes it); default: the first STATUS seen. */
+  session?: number;
+  out: Output;
+  signal?: AbortSignal;
+  /** Give up when nothing valid arrives for this long (default 60 s). */
+  idleMs?: number;
+}
+
+export interface NakReceiveResult {
+  complete: boolean;
+  bytes: number;
+  corrupt: number;
+  duplicates: number;
+  error?: string;
+}
+
+export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveResult> {
+  if (o.group !== undefined) {
+    checkGroup(o.group);
+    if (!o.bind) throw new P2mpUsageError('multicast mode needs this host\'s address to join the group on (--bind)');
+  }
+  const file = new TempFile(o.file);
+  let sock;
+  try {
+    sock = await bindUdp(o.group ? '0.0.0.0' : (o.bind ?? '0.0.0.0'), o.port, { rcvBufBytes: 8 << 20 });
+    if (o.group) sock.addMembership(o.group, o.bind);
+  } catch (err) {
+    file.abandon();
+    throw err;
+  }
+  const s = sock;
+  const m = new NakReceiver({}, nowMs());
+  let sender: { address: string; port: number } | null = null;
+  let session = o.session ?? null;
+  let corrupt = 0;
+  let firstByte = false;
+  let lastValidMs = nowMs();
+  o.out.event({ event: 'listening', port: o.port, ...(o.group ? { group: o.group } : {}) });
+  return new Promise<NakReceiveResult>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const end = (error?: string): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      const complete = m.finished || (m.allHeld && error === undefined && committed);
+      if (!committed) file.abandon();
+      s.close();
+      resolve({ complete, bytes: m.heldSegments === m.segments && m.announce ? m.announce.fileBytes : 0, corrupt, duplicates: m.duplicates, ...(error ? { error } : {}) });
+    };
+    let committed = false;
+    const verify = (): void => {
+      const a = m.announce!;
+      const digest = sha256File(file.fd, a.fileBytes);
+      if (!digest.equals(a.sha256)) {
+        o.out.event({ event: 'error', message: 'the stored file does not match the announced SHA-256: receiving it again' });
+        m.reset();
+        return;
+      }
+      file.commit();
+      committed = true;
+      o.out.event({ event: 'done', bytes: a.fileBytes, corrupt, duplicates: m.duplicates });
+      m.verified(nowMs());
+    };
+    const pump = (): void => {
+      if (ended) return;
+      clearTimeout(timer);
+      const now = nowMs();
+      if (m.finished) return end();
+      if (now - lastValidMs > (o.idleMs ?? 60_000)) return end(`nothing from the sender for ${((o.idleMs ?? 60_000) / 1000).toFixed(0)} s`);
+      if (sender !== null && session !== null) {
+        const tx = m.poll(now);
+        if (tx) s.send(encodeNak(session, tx.kind === 'nak' ? { type: 'nak', held: tx.held, ranges: tx.ranges } : { type: 'complete' }), sender.port, sender.address);
+      }
+      if (m.finished) return end();
+      const wake = Math.min(m.nextWakeMs(nowMs()), nowMs() + 1000);
+      timer = setTimeout(pump, Math.max(0, wake - nowMs()));
+    };
+    o.signal?.addEventListener('abort', () => end('stopped before the file was complete'), { once: true });
+    s.on('message', (msg, rinfo) => {
+      const f = decodeNak(msg);
+      const sess = sessionOf(msg);
+      if (f === null || sess === null) {
+        corrupt++;
+        return;
+      }
+      if (session === null) {
+        if (f.type !== 'status') return;
+        session = sess;
+      }
+      if (sess !== session) return;
+      if (sender === null) {
+        if (f.type !== 'status') return;
+        sender = { address: rinfo.address, port: rinfo.port };
+      } else if (rinfo.address !== sender.address || rinfo.port !== sender.port) return;
+      lastValidMs = nowMs();
+      if (f.type === 'status') {
+        const err = m.onStatus(nowMs(), f, f.sentSegs);
+        if (err) {
+          o.out.event({ event: 'error', message: err });
+          return end(err);
+        }
+        if (m.allHeld && !committed && m.segments === 0) verify();
+      } else if (f.type === 'data') {
+        const v = m.onData(nowMs(), f.seg, f.data.length);
+        if (v === 'invalid') corrupt++;
+        if (v === 'new') {
+          writeSync(file.fd, f.data, 0, f.data.length, f.seg * m.announce!.segBytes);
+          if (!firstByte) {
+            firstByte = true;
+            o.out.event({ event: 'first-byte' });
+          }
+          if (m.allHeld && !committed) verify();
+        }
+      } else if (f.type === 'bye') {
+        m.onBye();
+      }
+      pump();
+    });
+    pump();
+  });
+}

@@ -1,0 +1,283 @@
+/**
+ * The `p2mp-ftp/nak` sender, sans I/O: what to send next, and when. Time comes in as `nowMs`; the
+ * driver (nak-driver.ts) owns the socket and the file and asks `poll(now)` until it returns null,
+ * then sleeps until `nextWakeMs()` or the next datagram.
+ *
+ * Theory of operation. The sender paces every segment out once, at given rates, never waiting for
+ * a round trip (the rates are given, not adapted from feedback): `rateBps` for its own uplink (every
+ * copy) and `linkRateBps` for each receiver's link (what is sent to it), both counted in link bytes
+ * (the segment, its 16 header bytes and the 42 of UDP, IPv4 and Ethernet that tc's HTB counts), so
+ * they mean what a scenario's link rates mean. In multicast mode a segment is one send to the group (the lab's bridge replicates it to
+ * every receiver link); in unicast mode it is one copy per receiver still at work, each charged to
+ * the rate (the source's uplink carries them all).
+ *
+ * Every `statusIntervalMs` a STATUS tells the receivers the file (size, segment size, SHA-256) and
+ * how many segments have gone out; receivers answer with NAKs (ranges of segments they lack among
+ * those sent; a FIFO path means a gap below what arrived is a loss). A NAKed segment joins the
+ * repair queue with the set of receivers that need it; repairs go before new data (so a receiver
+ * is never far behind), and each repair goes to those who need it: a unicast copy each, unless (in
+ * multicast mode) at least `groupRepairAt` receivers need it, then one send to the group. A group
+ * send costs a packet on every receiver link; k copies cost k packets on the source's uplink and
+ * one on each needer's link, and with an uplink r times a receiver link, r copies cross it in the
+ * time one packet crosses a receiver link: so groupRepairAt = max(2, ceil(rate / linkRate)). With a
+ * fast source and slow receiver links (the usual bottleneck), each receiver link then carries the
+ * file once plus its own repairs, about 1/(1-p) of the file, as parity repairs would. A receiver
+ * that NAKs a segment again while it waits in the queue changes nothing (no duplicate repair).
+ *
+ * Repairs are plain retransmissions (not parity over a block): see the README's "p2mp-ftp" for why
+ * and for what that costs at 64 receivers.
+ *
+ * Completion: a receiver whose file is stored, verified and renamed sends COMPLETE; the sender
+ * answers BYE (again for every repeated COMPLETE) and is done when every receiver is complete or
+ * has been silent for `deadAfterMs` (failed).
+ */
+import { DATA_HEADER_BYTES, STATUS_BYTES, type Range } from './nak-wire.js';
+
+/** UDP (8) + IPv4 (20) + Ethernet (14) bytes around every datagram, as tc counts a frame. */
+export const FRAME_OVERHEAD_BYTES = 42;
+
+export type NakSenderTx =
+  | { kind: 'data'; seg: number; to: 'group' | number[]; repair: boolean }
+  | { kind: 'status'; to: 'group' | number[] }
+  | { kind: 'bye'; to: number[] };
+
+export interface NakSenderOptions {
+  receivers: number;
+  fileBytes: number;
+  segBytes: number;
+  mode: 'unicast' | 'multicast';
+  /** The source's uplink rate the sender paces every copy to, bit/s (whole frames). */
+  rateBps: number;
+  /**
+   * Each receiver's link rate, bit/s (whole frames; default rateBps): what one receiver's link
+   * is paced to (new data and repairs it is sent).
+   */
+  linkRateBps?: number;
+  statusIntervalMs?: number;
+  /** A receiver silent this long (from the start, or since it was last heard) has failed. */
+  deadAfterMs?: number;
+  /** Segments a single NAK may add to the repair queue (bounds the work a peer can cause). */
+  maxSegsPerNak?: number;
+}
+
+export class NakSender {
+  readonly segments: number;
+  private nextNew = 0;
+  private readonly repairs = new Map<number, Set<number>>();
+  private credit: number;
+  private creditAtMs: number;
+  private readonly burstBytes: number;
+  private readonly rateBytesPerMs: number;
+  /** Per receiver link: credit in bytes (refilled at linkBytesPerMs, up to linkBurstBytes). */
+  private readonly linkCredit: number[];
+  private readonly linkBytesPerMs: number;
+  private readonly linkBurstBytes: number;
+  /** A repair needed by at least this many receivers goes to the group (multicast mode). */
+  readonly groupRepairAt: number;
+  private statusDueMs: number;
+  private readonly lastHeardMs: number[];
+  readonly complete: boolean[];
+  readonly failed: boolean[];
+  private readonly byes: number[] = [];
+  private readonly statusIntervalMs: number;
+  private readonly deadAfterMs: number;
+  private readonly maxSegsPerNak: number;
+  /** Counters. */
+  newSent = 0;
+  repairSent = 0;
+  /** Copies sent (a group send counts once). */
+  datagrams = 0;
+  /** Link bytes charged to the pacer. */
+  linkBytes = 0;
+  naks = 0;
+
+  constructor(readonly o: NakSenderOptions, nowMs: number) {
+    if (!(Number.isInteger(o.receivers) && o.receivers >= 1)) throw new RangeError(`receivers: expected >= 1 (got ${o.receivers})`);
+    if (!(o.rateBps > 0)) throw new RangeError(`rateBps: expected > 0 (got ${o.rateBps})`);
+    this.segments = Math.ceil(o.fileBytes / o.segBytes);
+    this.rateBytesPerMs = o.rateBps / 8 / 1000;
+    // A little burst, not more (the pacing is the point): four segments' copies, or 4 ms at the
+    // rate when that is more (timers fire about every ms; less would cap the rate below the goal).
+    const copies = o.mode === 'multicast' ? 1 : o.receivers;
+    this.burstBytes = Math.max(4 * copies * (o.segBytes + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES), 4 * this.rateBytesPerMs);
+    this.credit = this.burstBytes;
+    this.creditAtMs = nowMs;
+    const linkRateBps = o.linkRateBps ?? o.rateBps;
+    if (!(linkRateBps > 0)) throw new RangeError(`linkRateBps: expected > 0 (got ${linkRateBps})`);
+    this.linkBytesPerMs = linkRateBps / 8 / 1000;
+    this.linkBurstBytes = Math.max(4 * (o.segBytes + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES), 4 * this.linkBytesPerMs);
+    this.linkCredit = new Array<number>(o.receivers).fill(this.linkBurstBytes);
+    // A group send costs one packet on every receiver link; k unicast copies cost k packets on the
+    // source's uplink and one on each needer's link only. With the uplink r times faster than a
+    // receiver link, up to r copies cross it in the time one packet crosses a receiver link.
+    this.groupRepairAt = Math.max(2, Math.ceil(o.rateBps / linkRateBps));
+    this.statusDueMs = nowMs;
+    this.statusIntervalMs = o.statusIntervalMs ?? 25;
+    this.deadAfterMs = o.deadAfterMs ?? 30_000;
+    this.maxSegsPerNak = o.maxSegsPerNak ?? 4096;
+    this.lastHeardMs = new Array<number>(o.receivers).fill(nowMs);
+    this.complete = new Array<boolean>(o.receivers).fill(false);
+    this.failed = new Array<boolean>(o.receivers).fill(false);
+  }
+
+  /** Every receiver complete or failed, and every BYE handed out. */
+  get done(): boolean {
+    return this.byes.length === 0 && this.complete.every((c, i) => c || this.failed[i]);
+  }
+
+  /** Segments sent at least once. */
+  get sentSegs(): number {
+    return this.nextNew;
+  }
+
+  get repairQueueLength(): number {
+    return this.repairs.size;
+  }
+
+  private active(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.o.receivers; i++) if (!this.complete[i] && !this.failed[i]) out.push(i);
+    return out;
+  }
+
+  private refill(nowMs: number): void {
+    if (nowMs > this.creditAtMs) {
+      const dt = nowMs - this.creditAtMs;
+      this.credit = Math.min(this.burstBytes, this.credit + dt * this.rateBytesPerMs);
+      for (let i = 0; i < this.linkCredit.length; i++) this.linkCredit[i] = Math.min(this.linkBurstBytes, this.linkCredit[i]! + dt * this.linkBytesPerMs);
+      this.creditAtMs = nowMs;
+    }
+  }
+
+  /** Charges the uplink for every copy and each receiver link it crosses. */
+  private charge(bytes: number, to: 'group' | readonly number[]): void {
+    const copies = to === 'group' ? 1 : to.length;
+    this.credit -= bytes * copies;
+    this.linkBytes += bytes * copies;
+    if (to === 'group') for (let i = 0; i < this.linkCredit.length; i++) this.linkCredit[i]! -= bytes;
+    else for (const i of to) this.linkCredit[i]! -= bytes;
+  }
+
+  /**
+   * Whether the links a send crosses have room. A group send may put a link up to one burst into
+   * debt (it then waits a few ms in that link's queue behind the repairs just sent to it): without
+   * that slack, new data would wait whenever any one of N receivers had just been sent a repair,
+   * and with N x p of them in flight that is most of the time. A repair needs its links in credit.
+   * (Smoke runs on netns, noisy: giving repairs the same slack measured worse, 2.3x the bound
+   * against 1.6x, with more repairs sent.)
+   */
+  private linksReady(to: 'group' | readonly number[]): boolean {
+    if (to === 'group') return this.linkCredit.every((c, i) => c >= -this.linkBurstBytes || this.complete[i] || this.failed[i]);
+    return to.every((i) => this.linkCredit[i]! >= 0);
+  }
+
+  private segLinkBytes(seg: number): number {
+    const len = Math.min(this.o.segBytes, this.o.fileBytes - seg * this.o.segBytes);
+    return len + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES;
+  }
+
+  private checkDead(nowMs: number): void {
+    for (let i = 0; i < this.o.receivers; i++) {
+      if (!this.complete[i] && !this.failed[i] && nowMs - this.lastHeardMs[i]! > this.deadAfterMs) {
+        this.failed[i] = true;
+        for (const [seg, who] of this.repairs) {
+          who.delete(i);
+          if (who.size === 0) this.repairs.delete(seg);
+        }
+      }
+    }
+  }
+
+  /** A NAK from receiver `r`: the ranges it lacks. */
+  onNak(nowMs: number, r: number, ranges: readonly Range[]): void {
+    if (r < 0 || r >= this.o.receivers || this.failed[r]) return;
+    this.lastHeardMs[r] = nowMs;
+    this.naks++;
+    if (this.complete[r]) return;
+    let budget = this.maxSegsPerNak;
+    for (const range of ranges) {
+      const end = Math.min(this.nextNew, range.first + range.count);
+      for (let s = range.first; s < end && budget > 0; s++, budget--) {
+        let who = this.repairs.get(s);
+        if (!who) this.repairs.set(s, (who = new Set()));
+        who.add(r);
+      }
+    }
+  }
+
+  onComplete(nowMs: number, r: number): void {
+    if (r < 0 || r >= this.o.receivers || this.failed[r]) return;
+    this.lastHeardMs[r] = nowMs;
+    if (!this.complete[r]) {
+      this.complete[r] = true;
+      for (const [seg, who] of this.repairs) {
+        who.delete(r);
+        if (who.size === 0) this.repairs.delete(seg);
+      }
+    }
+    if (!this.byes.includes(r)) this.byes.push(r);
+  }
+
+  /** The next datagram to send now, or null (then sleep until nextWakeMs). */
+  poll(nowMs: number): NakSenderTx | null {
+    this.checkDead(nowMs);
+    const bye = this.byes.shift();
+    if (bye !== undefined) return { kind: 'bye', to: [bye] };
+    const active = this.active();
+    if (active.length === 0) return null;
+    this.refill(nowMs);
+    if (nowMs >= this.statusDueMs) {
+      this.statusDueMs = nowMs + this.statusIntervalMs;
+      const to = this.o.mode === 'multicast' ? 'group' : active;
+      this.charge(STATUS_BYTES + FRAME_OVERHEAD_BYTES, to);
+      return { kind: 'status', to };
+    }
+    if (this.credit < 0) return null;
+    // The first queued repair whose links have room (a slow or lossy receiver's backlog does not
+    // hold up the others'); a bounded look through the queue.
+    let looked = 0;
+    for (const [seg, who] of this.repairs) {
+      if (looked++ >= 64) break;
+      const to: 'group' | number[] = this.o.mode === 'multicast' && who.size >= this.groupRepairAt ? 'group' : [...who];
+      if (!this.linksReady(to)) continue;
+      this.repairs.delete(seg);
+      this.charge(this.segLinkBytes(seg), to);
+      this.repairSent++;
+      this.datagrams += to === 'group' ? 1 : to.length;
+      return { kind: 'data', seg, to, repair: true };
+    }
+    if (this.nextNew < this.segments) {
+      const to = this.o.mode === 'multicast' ? 'group' : active;
+      if (!this.linksReady(to)) return null;
+      const seg = this.nextNew++;
+      this.charge(this.segLinkBytes(seg), to);
+      this.newSent++;
+      this.datagrams += to === 'group' ? 1 : to.length;
+      return { kind: 'data', seg, to, repair: false };
+    }
+    return null;
+  }
+
+  /** When poll may next return something (Infinity: only a datagram can change that). */
+  nextWakeMs(nowMs: number): number {
+    if (this.byes.length > 0) return nowMs;
+    if (this.done) return Infinity;
+    let wake = this.statusDueMs;
+    if (this.repairs.size > 0 || this.nextNew < this.segments) {
+      this.refill(nowMs);
+      // When the uplink has room again and the most indebted receiver link is back within its
+      // slack (an upper bound for a group send; a repair to another receiver may go sooner, so it
+      // is capped at 1 ms), and never sooner than 0.5 ms from now when nothing can go now (no spin).
+      const uplinkMs = this.credit >= 0 ? 0 : -this.credit / this.rateBytesPerMs;
+      let worst = 0;
+      this.linkCredit.forEach((c, i) => {
+        if (!this.complete[i] && !this.failed[i]) worst = Math.min(worst, c);
+      });
+      const groupWaitMs = Math.max(0, -worst - this.linkBurstBytes) / this.linkBytesPerMs;
+      const linkMs = this.repairs.size > 0 ? Math.min(groupWaitMs, 1) : groupWaitMs;
+      wake = Math.min(wake, nowMs + Math.max(uplinkMs, linkMs, 0.5));
+    }
+    // The dead-receiver check runs on every poll; the status tick guarantees one at least that often.
+    return wake;
+  }
+}

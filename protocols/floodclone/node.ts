@@ -1,0 +1,405 @@
+/**
+ * A FloodClone node: joins the source, learns the manifest and the peers, connects to every peer,
+ * and runs its picker (picker.ts) over real sockets: requests go out as the picker says, chunks are
+ * verified against the manifest before they count, stored (store.ts), announced to every peer
+ * (HAVE, batched), and served to any peer that asks. It keeps serving after it completes, until the
+ * source says every node is done (ALLDONE) or it is stopped.
+ *
+ * Bounded per peer: one frame buffered by the decoder (a chunk at most), at most
+ * MAX_PEER_REQUESTS queued requests, one chunk in user space waiting for the socket.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { ERR_PROTOCOL, ERR_REFUSED, FloodConn } from './conn.js';
+import { Picker, type Handle } from './picker.js';
+import { PartStore, chunkLength, holdsFile, type Manifest } from './store.js';
+import { FRESH, FloodProtocolError, bitAt, bitfieldOf, type Frame } from './wire.js';
+
+export const MAX_PEER_REQUESTS = 64;
+/** Connections a node keeps at once (peers and the source); one more is closed at once. */
+export const MAX_LINKS = 1024;
+const HAVE_FLUSH_MS = 20;
+const TICK_MS = 50;
+const RECONNECT_MS = 500;
+const CORRUPT_LIMIT = 3;
+
+export interface NodeOptions {
+  sourceHost: string;
+  sourcePort: number;
+  listenHost: string;
+  listenPort: number;
+  out: string;
+  onEvent?: (ev: Record<string, unknown>) => void;
+  /** Picker tuning (tests). */
+  picker?: { queueTargetMs?: number; minCancelMs?: number };
+  /** Test hook: corrupt every chunk this node serves (a lying peer). */
+  corruptUploads?: boolean;
+}
+
+interface PeerLink {
+  handle: Handle;
+  conn: FloodConn;
+  isSource: boolean;
+  ready: boolean;
+  addr: string | null;
+  /** Requests from this peer waiting to be served (chunk indices). */
+  serve: number[];
+  haveOut: number[];
+}
+
+export class FloodNode {
+  private server: Server | null = null;
+  private manifest: Manifest | null = null;
+  private store: PartStore | null = null;
+  private picker: Picker | null = null;
+  private readonly links = new Map<Handle, PeerLink>();
+  private nextHandle = 1;
+  private nodeId = 0;
+  private source: PeerLink | null = null;
+  private stopped = false;
+  private allDone = false;
+  private tick: NodeJS.Timeout | null = null;
+  private pickQueued = false;
+  private firstByte = false;
+  private doneMs: number | null = null;
+  private listenPort = 0;
+  private readonly dialed = new Set<string>();
+  payloadDown = 0;
+  controlDown = 0;
+  payloadUpGone = 0;
+  controlUpGone = 0;
+  controlDownGone = 0;
+  private resolveFinished: () => void = () => {};
+  /** Resolves when the node holds the file and the source said ALLDONE (or it was stopped). */
+  readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
+  private resolveComplete: () => void = () => {};
+  readonly complete = new Promise<void>((r) => (this.resolveComplete = r));
+
+  constructor(private readonly o: NodeOptions) {}
+
+  private emit(ev: Record<string, unknown>): void {
+    this.o.onEvent?.({ ...ev, wallMs: Date.now() });
+  }
+
+  /** Listens for peers; returns the address. Nothing is sent until `go()`. */
+  async listen(): Promise<string> {
+    const server = createServer((s) => this.incoming(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.listenPort, this.o.listenHost, () => resolve());
+    });
+    const a = server.address();
+    this.listenPort = typeof a === 'object' && a ? a.port : 0;
+    return typeof a === 'object' && a ? `${a.address}:${a.port}` : String(a);
+  }
+
+  go(): void {
+    this.dialSource();
+    this.tick = setInterval(() => this.onTick(), TICK_MS);
+  }
+
+  counters(): { down: number; up: number; ctrlDown: number; ctrlUp: number; dups: number; have: number; chunks: number } {
+    let up = this.payloadUpGone;
+    let ctrlUp = this.controlUpGone;
+    let ctrlDown = this.controlDownGone;
+    for (const l of this.links.values()) {
+      up += l.conn.payloadUp;
+      ctrlUp += l.conn.controlUp;
+      ctrlDown += l.conn.decoder.controlBytes;
+    }
+    return { down: this.payloadDown, up, ctrlDown, ctrlUp, dups: this.picker?.duplicates ?? 0, have: this.store?.haveCount ?? 0, chunks: this.manifest?.hashes.length ?? 0 };
+  }
+
+  private dialSource(): void {
+    if (this.stopped || this.allDone) return;
+    const s = connect({ host: this.o.sourceHost, port: this.o.sourcePort });
+    const link = this.attach(s, true, null);
+    s.once('connect', () => link.conn.send({ type: 'hello', role: 'node', nodeId: this.nodeId, listenPort: this.listenPort, fileHash: this.manifest?.fileHash ?? Buffer.alloc(32) }));
+    link.conn.onClose((why) => {
+      this.emit({ event: 'source-lost', reason: why });
+      if (!this.stopped && !this.allDone) setTimeout(() => this.dialSource(), RECONNECT_MS).unref();
+    });
+  }
+
+  private dialPeer(host: string, port: number): void {
+    const key = `${host}:${port}`;
+    if (this.dialed.has(key) || this.stopped || !this.manifest) return;
+    this.dialed.add(key);
+    const s = connect({ host, port });
+    const link = this.attach(s, false, key);
+    s.once('connect', () => this.hello(link));
+    link.conn.onClose(() => this.dialed.delete(key));
+  }
+
+  private incoming(s: Socket): void {
+    if (this.stopped || this.links.size >= MAX_LINKS) return void s.destroy();
+    const link = this.attach(s, false, null);
+    const timer = setTimeout(() => !link.ready && link.conn.fail(ERR_PROTOCOL, 'no HELLO in time'), 10_000);
+    link.conn.onClose(() => clearTimeout(timer));
+  }
+
+  private hello(link: PeerLink): void {
+    link.conn.send({ type: 'hello', role: 'node', nodeId: this.nodeId, listenPort: this.listenPort, fileHash: this.manifest!.fileHash });
+  }
+
+  private attach(s: Socket, isSource: boolean, addr: string | null): PeerLink {
+    const handle = this.nextHandle++;
+    const link: PeerLink = {
+      handle,
+      isSource,
+      ready: false,
+      addr,
+      serve: [],
+      haveOut: [],
+      conn: new FloodConn(
+        s,
+        (f) => this.onFrame(link, f),
+        () => this.pump(link),
+      ),
+    };
+    if (this.manifest) link.conn.decoder.chunkLimit = this.manifest.chunkBytes;
+    link.conn.decoder.fromSource = isSource;
+    this.links.set(handle, link);
+    if (isSource) this.source = link;
+    link.conn.onClose(() => {
+      this.payloadUpGone += link.conn.payloadUp;
+      this.controlUpGone += link.conn.controlUp;
+      this.controlDownGone += link.conn.decoder.controlBytes;
+      this.links.delete(handle);
+      if (this.source === link) this.source = null;
+      this.picker?.removePeer(handle);
+      this.pickSoon();
+    });
+    return link;
+  }
+
+  private onFrame(link: PeerLink, f: Frame): void {
+    if (f.type === 'error') return link.conn.close(`peer sent ERROR ${f.code}: ${f.message}`);
+    if (link.isSource) return this.fromSource(link, f);
+    if (!link.ready) {
+      if (f.type !== 'hello') throw new FloodProtocolError(`expected HELLO, got ${f.type.toUpperCase()}`);
+      if (!this.manifest) return link.conn.fail(ERR_REFUSED, 'not ready: no manifest yet');
+      if (!f.fileHash.equals(this.manifest.fileHash)) return link.conn.fail(ERR_REFUSED, 'a different file');
+      if (link.addr === null) this.hello(link); // we were dialed: answer
+      link.ready = true;
+      this.picker!.addPeer(link.handle, false, Date.now());
+      link.conn.send({ type: 'bitfield', bits: bitfieldOf(this.store!.have) });
+      return;
+    }
+    this.common(link, f);
+  }
+
+  private fromSource(link: PeerLink, f: Frame): void {
+    switch (f.type) {
+      case 'welcome':
+        this.nodeId = f.nodeId;
+        return;
+      case 'manifest':
+        return this.onManifest(link, f);
+      case 'peers':
+        for (const p of f.peers) if (p.id !== this.nodeId) this.dialPeer(p.host, p.port);
+        return;
+      case 'nofresh':
+        this.picker?.onNoFresh();
+        return this.pickSoon();
+      case 'alldone':
+        this.allDone = true;
+        this.maybeFinished();
+        return;
+      default:
+        if (!link.ready) throw new FloodProtocolError(`${f.type.toUpperCase()} before the manifest`);
+        return this.common(link, f);
+    }
+  }
+
+  private onManifest(link: PeerLink, m: Manifest): void {
+    if (this.manifest) {
+      if (!m.fileHash.equals(this.manifest.fileHash) || m.chunkBytes !== this.manifest.chunkBytes) {
+        this.emit({ event: 'error', message: 'the source now serves a different file (or chunk size)' });
+        return link.conn.fail(ERR_REFUSED, 'different file');
+      }
+    } else {
+      this.manifest = { fileBytes: m.fileBytes, chunkBytes: m.chunkBytes, fileHash: m.fileHash, hashes: m.hashes };
+      for (const l of this.links.values()) l.conn.decoder.chunkLimit = m.chunkBytes;
+      const already = holdsFile(this.o.out, this.manifest);
+      this.store = new PartStore(this.o.out, this.manifest, already);
+      const resumed = already ? this.manifest.hashes.length : this.store.resume();
+      this.picker = new Picker({ chunks: m.hashes.length, chunkBytes: m.chunkBytes, seed: this.nodeId, ...this.o.picker });
+      for (let k = 0; k < m.hashes.length; k++) if (this.store.have[k]) this.picker.markHave(k);
+      this.emit({ event: 'manifest', chunks: m.hashes.length, chunkBytes: m.chunkBytes, fileBytes: m.fileBytes, resumed });
+      if (this.picker.complete) this.onComplete();
+    }
+    link.ready = true;
+    this.picker!.addPeer(link.handle, true, Date.now());
+    link.conn.send({ type: 'bitfield', bits: bitfieldOf(this.store!.have) });
+    this.pickSoon();
+  }
+
+  /** Frames any ready peer (or the source) may send. */
+  private common(link: PeerLink, f: Frame): void {
+    const p = this.picker!;
+    const n = this.manifest!.hashes.length;
+    switch (f.type) {
+      case 'have':
+        for (const k of f.chunks) if (k >= n) throw new FloodProtocolError(`HAVE of chunk ${k} of ${n}`);
+        p.onHave(link.handle, f.chunks);
+        return this.pickSoon();
+      case 'bitfield': {
+        if (f.bits.length !== Math.ceil(n / 8)) throw new FloodProtocolError(`BITFIELD of ${f.bits.length} bytes for ${n} chunks`);
+        const held: number[] = [];
+        for (let k = 0; k < n; k++) if (bitAt(f.bits, k)) held.push(k);
+        p.onHave(link.handle, held);
+        return this.pickSoon();
+      }
+      case 'request':
+        if (link.isSource) throw new FloodProtocolError('the source asks nothing');
+        if (f.chunk >= n) throw new FloodProtocolError(`REQUEST for chunk ${f.chunk} of ${n}`);
+        if (link.serve.length >= MAX_PEER_REQUESTS) throw new FloodProtocolError(`more than ${MAX_PEER_REQUESTS} requests queued`);
+        link.serve.push(f.chunk);
+        return this.pump(link);
+      case 'cancel': {
+        const k = link.serve.indexOf(f.chunk);
+        if (k >= 0) {
+          link.serve.splice(k, 1);
+          link.conn.send({ type: 'cancelled', chunk: f.chunk });
+        }
+        return;
+      }
+      case 'cancelled':
+        p.onCancelled(link.handle, f.chunk, Date.now());
+        return this.pickSoon();
+      case 'chunk':
+        return this.onChunk(link, f.chunk, f.data);
+      default:
+        throw new FloodProtocolError(`unexpected ${f.type.toUpperCase()}`);
+    }
+  }
+
+  private onChunk(link: PeerLink, k: number, data: Buffer): void {
+    const p = this.picker!;
+    const store = this.store!;
+    this.payloadDown += data.length;
+    const ok = store.verify(k, data);
+    const verdict = p.onChunk(link.handle, k, ok, Date.now());
+    if (!ok) {
+      this.emit({ event: 'corrupt', chunk: k, peer: link.addr ?? link.handle });
+      if (p.corruptFrom(link.handle) >= CORRUPT_LIMIT) link.conn.fail(ERR_PROTOCOL, `${CORRUPT_LIMIT} corrupt chunks`);
+    }
+    if (verdict === 'store') {
+      store.write(k, data);
+      if (!this.firstByte) {
+        this.firstByte = true;
+        this.emit({ event: 'first-byte' });
+      }
+      for (const l of this.links.values()) if (l.ready) l.haveOut.push(k);
+      this.haveTimer ??= setTimeout(() => this.flushHaves(), HAVE_FLUSH_MS);
+      if (p.complete) this.onComplete();
+    }
+    this.pickSoon();
+  }
+
+  private onComplete(): void {
+    if (this.doneMs !== null) return;
+    const store = this.store!;
+    if (!store.completed) {
+      try {
+        store.finish();
+      } catch (e) {
+        this.emit({ event: 'error', message: (e as Error).message });
+        return;
+      }
+    }
+    this.doneMs = Date.now();
+    this.flushHaves();
+    this.emit({ event: 'done', ...this.counters() });
+    this.resolveComplete();
+    this.maybeFinished();
+  }
+
+  private maybeFinished(): void {
+    if (this.allDone && this.doneMs !== null) this.resolveFinished();
+  }
+
+  private pickSoon(): void {
+    if (this.pickQueued || !this.picker) return;
+    this.pickQueued = true;
+    setImmediate(() => {
+      this.pickQueued = false;
+      this.runPicker();
+    });
+  }
+
+  private runPicker(): void {
+    const p = this.picker;
+    if (!p || this.stopped) return;
+    for (const a of p.pick(Date.now())) {
+      const l = this.links.get(a.peer);
+      if (!l) continue;
+      if (a.kind === 'fresh') l.conn.send({ type: 'request', chunk: FRESH });
+      else if (a.kind === 'request') l.conn.send({ type: 'request', chunk: a.chunk });
+      else l.conn.send({ type: 'cancel', chunk: a.chunk });
+    }
+  }
+
+  /** Serves queued requests while the socket has room. */
+  private pump(link: PeerLink): void {
+    const store = this.store;
+    if (!store) return;
+    while (link.serve.length > 0 && link.conn.hasRoom) {
+      const k = link.serve.shift()!;
+      if (!store.have[k]) {
+        link.conn.send({ type: 'cancelled', chunk: k });
+        continue;
+      }
+      const data = store.read(k);
+      if (this.o.corruptUploads) data[0] = (data[0]! ^ 0xff) & 0xff;
+      link.conn.sendChunk(k, data);
+    }
+  }
+
+  private haveTimer: NodeJS.Timeout | null = null;
+  private flushHaves(): void {
+    if (this.haveTimer) clearTimeout(this.haveTimer);
+    this.haveTimer = null;
+    for (const l of this.links.values()) {
+      if (l.haveOut.length === 0) continue;
+      l.conn.send({ type: 'have', chunks: l.haveOut.splice(0, 16_000) });
+    }
+  }
+
+  private lastProgressMs = 0;
+  private onTick(): void {
+    const now = Date.now();
+    this.flushHaves();
+    const p = this.picker;
+    if (p && this.manifest) {
+      let backlog = 0;
+      let sent = this.payloadUpGone;
+      for (const l of this.links.values()) {
+        sent += l.conn.payloadUp;
+        backlog += l.conn.pendingBytes;
+        for (const k of l.serve) backlog += chunkLength(this.manifest, k);
+        if (l.serve.length > 0) this.pump(l);
+      }
+      p.onUpload(now, backlog, sent);
+      this.runPicker();
+    }
+    this.store?.save(now);
+    if (now - this.lastProgressMs >= 500) {
+      this.lastProgressMs = now;
+      this.emit({ event: 'progress', ...this.counters() });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tick) clearInterval(this.tick);
+    if (this.haveTimer) clearTimeout(this.haveTimer);
+    this.store?.save(Date.now(), true);
+    for (const l of [...this.links.values()]) l.conn.close('stopping');
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.store?.close();
+    this.resolveFinished();
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * A node's chunk picker: which chunk to ask which peer for, next. Pure: no sockets, no clock (time
+ * comes in as `nowMs`), so the TCP driver and a simulator run the very same object.
+ *
+ * Theory of operation (README, "FloodClone: push or pull"):
+ *   - The source pushes fresh chunks, Mutualcast-style, but a node asks for them: it sends FRESH
+ *     ("any chunk nobody has been sent") while its own upload backlog is short. So a node that
+ *     forwards faster asks, and gets, more; a node whose uplink is full stops asking. Fresh chunks
+ *     cost the source one copy each; the peers' uplinks carry every other copy.
+ *   - Everything else is pulled from holders. Every node tells every peer what it holds (HAVE), so
+ *     the knowledge of who needs what stays where it is needed. A chunk is requested from one
+ *     holder at a time (nothing in flight twice, so nothing arrives twice), rarest first.
+ *   - Rates are measured, never pinged: the first chunk from a peer measures it; afterwards its rate
+ *     is an EWMA of chunk completions while its request queue was never empty, revised throughout.
+ *     A peer gets as many requests in flight as its rate drains in `queueTargetMs` (at least one).
+ *   - The source also holds every chunk: a node asks it directly for a chunk some peer was sent
+ *     (never for one nobody has: that is what FRESH is for), one at a time. The source serves those
+ *     only when no writable connection waits for a fresh chunk (Mutualcast's direct mode: the source
+ *     uplink is used directly only once the peers' forwarding queues are full).
+ *   - End game and slow links: a request waiting far longer than its peer's rate predicts, for a
+ *     chunk another live peer holds, is CANCELled; only the peer's CANCELLED (it had not started)
+ *     frees it, so a chunk is never in flight twice. A corrupt chunk halves the sender's trust (its
+ *     slots and its rank) and the chunk is asked for elsewhere; three corrupt chunks and the driver
+ *     drops that peer. A peer that vanishes takes its requests and its holdings with it.
+ */
+export type Handle = number;
+
+export type PickAction =
+  | { kind: 'request'; peer: Handle; chunk: number }
+  | { kind: 'cancel'; peer: Handle; chunk: number }
+  | { kind: 'fresh'; peer: Handle };
+
+export interface PickerConfig {
+  chunks: number;
+  chunkBytes: number;
+  /** Node id, to decorrelate tie-breaks between nodes. */
+  seed?: number;
+  /** Requests in flight per peer at most. */
+  maxPerPeer?: number;
+  /** A peer gets the requests its rate drains in this long. */
+  queueTargetMs?: number;
+  /** FRESH requests in flight at most. */
+  maxFresh?: number;
+  /** Ask for fresh chunks while the upload backlog drains within this long. */
+  freshBacklogMs?: number;
+  /**
+   * Cancel a request that has waited at least minCancelMs when another holder with a free slot would
+   * bring the chunk cancelFactor times sooner than what is left of it here.
+   */
+  minCancelMs?: number;
+  cancelFactor?: number;
+}
+
+interface Outstanding {
+  sentMs: number;
+  cancelling: boolean;
+}
+
+interface Peer {
+  handle: Handle;
+  isSource: boolean;
+  holds: Uint8Array;
+  outstanding: Map<number, Outstanding>;
+  /** Payload bytes/s, EWMA; null until the first chunk. */
+  rate: number | null;
+  /** Since when its queue has been non-empty (for rate samples). */
+  busySinceMs: number;
+  lastDoneMs: number;
+  trust: number;
+  corrupt: number;
+}
+
+const EWMA = 0.3;
+
+export class Picker {
+  readonly chunks: number;
+  readonly chunkBytes: number;
+  private readonly cfg: Required<Omit<PickerConfig, 'chunks' | 'chunkBytes' | 'seed'>>;
+  private readonly seed: number;
+  readonly have: Uint8Array;
+  haveCount = 0;
+  /** Chunks some peer was known to hold at some point (so the source has sent them). */
+  private readonly everHeld: Uint8Array;
+  /** Live peers (not the source) holding each chunk. */
+  private readonly avail: Uint16Array;
+  private readonly requested = new Map<number, Handle>();
+  private readonly peers = new Map<Handle, Peer>();
+  private missing: number[];
+  freshOutstanding = 0;
+  freshExhausted = false;
+  duplicates = 0;
+  private backlogBytes = 0;
+  private upRate: number | null = null;
+  private upSamples: { ms: number; bytes: number }[] = [];
+
+  constructor(c: PickerConfig) {
+    this.chunks = c.chunks;
+    this.chunkBytes = c.chunkBytes;
+    this.seed = (c.seed ?? 0) >>> 0;
+    this.cfg = {
+      maxPerPeer: c.maxPerPeer ?? 8,
+      queueTargetMs: c.queueTargetMs ?? 400,
+      maxFresh: c.maxFresh ?? 2,
+      freshBacklogMs: c.freshBacklogMs ?? 600,
+      minCancelMs: c.minCancelMs ?? 300,
+      cancelFactor: c.cancelFactor ?? 3,
+    };
+    this.have = new Uint8Array(c.chunks);
+    this.everHeld = new Uint8Array(c.chunks);
+    this.avail = new Uint16Array(c.chunks);
+    this.missing = Array.from({ length: c.chunks }, (_, k) => k);
+  }
+
+  get complete(): boolean {
+    return this.haveCount === this.chunks;
+  }
+
+  /** Chunks this node holds already (a resumed node): call before any peer is added. */
+  markHave(chunk: number): void {
+    if (this.have[chunk]) return;
+    this.have[chunk] = 1;
+    this.haveCount++;
+    this.missing = this.missing.filter((c) => c !== chunk);
+  }
+
+  addPeer(handle: Handle, isSource: boolean, nowMs: number): void {
+    if (this.peers.has(handle)) return;
+    const holds = new Uint8Array(this.chunks);
+    if (isSource) holds.fill(1);
+    this.peers.set(handle, { handle, isSource, holds, outstanding: new Map(), rate: null, busySinceMs: nowMs, lastDoneMs: nowMs, trust: 1, corrupt: 0 });
+  }
+
+  removePeer(handle: Handle): void {
+    const p = this.peers.get(handle);
+    if (!p) return;
+    for (const c of p.outstanding.keys()) this.requested.delete(c);
+    if (!p.isSource) for (let c = 0; c < this.chunks; c++) if (p.holds[c]) this.avail[c]!--;
+    if (p.isSource) this.freshOutstanding = 0;
+    this.peers.delete(handle);
+  }
+
+  hasPeer(handle: Handle): boolean {
+    return this.peers.has(handle);
+  }
+
+  /** The peer says it holds these chunks (indices out of range are ignored: the driver rejects them). */
+  onHave(handle: Handle, chunks: Iterable<number>): void {
+    const p = this.peers.get(handle);
+    if (!p || p.isSource) return;
+    for (const c of chunks) {
+      if (!(c >= 0 && c < this.chunks) || p.holds[c]) continue;
+      p.holds[c] = 1;
+      this.avail[c]!++;
+      this.everHeld[c] = 1;
+    }
+  }
+
+  /** The driver's view of this node's upload: bytes queued for peers now, and bytes sent so far. */
+  onUpload(nowMs: number, backlogBytes: number, sentBytesTotal: number): void {
+    this.backlogBytes = backlogBytes;
+    this.upSamples.push({ ms: nowMs, bytes: sentBytesTotal });
+    while (this.upSamples.length > 2 && nowMs - this.upSamples[1]!.ms >= 1000) this.upSamples.shift();
+    const a = this.upSamples[0]!;
+    if (nowMs - a.ms >= 200 && sentBytesTotal > a.bytes) this.upRate = ((sentBytesTotal - a.bytes) * 1000) / (nowMs - a.ms);
+  }
+
+  /**
+   * A whole chunk arrived from `handle` and was checked against the manifest (`ok`). Returns what
+   * the driver should do with it: store it, or drop it (a duplicate or unasked-for).
+   */
+  onChunk(handle: Handle, chunk: number, ok: boolean, nowMs: number): 'store' | 'drop' {
+    const p = this.peers.get(handle);
+    if (!p || !(chunk >= 0 && chunk < this.chunks)) return 'drop';
+    const asked = p.outstanding.get(chunk);
+    if (asked) {
+      p.outstanding.delete(chunk);
+      this.requested.delete(chunk);
+      if (ok) this.sample(p, nowMs);
+    } else if (p.isSource && this.freshOutstanding > 0) {
+      this.freshOutstanding--;
+      if (ok) this.sample(p, nowMs);
+    } else if (this.have[chunk]) {
+      this.duplicates++;
+      return 'drop';
+    }
+    if (p.outstanding.size === 0) p.busySinceMs = nowMs;
+    if (!ok) {
+      p.trust /= 2;
+      p.corrupt++;
+      if (!p.isSource && p.holds[chunk]) {
+        p.holds[chunk] = 0;
+        this.avail[chunk]!--;
+      }
+      return 'drop';
+    }
+    if (this.have[chunk]) {
+      this.duplicates++;
+      return 'drop';
+    }
+    this.have[chunk] = 1;
+    this.haveCount++;
+    this.everHeld[chunk] = 1;
+    const k = this.missing.indexOf(chunk);
+    if (k >= 0) this.missing.splice(k, 1);
+    return 'store';
+  }
+
+  /** How many corrupt chunks this peer sent (the driver drops it at 3). */
+  corruptFrom(handle: Handle): number {
+    return this.peers.get(handle)?.corrupt ?? 0;
+  }
+
+  /** The peer dropped our request before sending anything (CANCELLED), or could not serve it. */
+  onCancelled(handle: Handle, chunk: number, nowMs: number): void {
+    const p = this.peers.get(handle);
+    if (!p?.outstanding.has(chunk)) return;
+    p.outstanding.delete(chunk);
+    this.requested.delete(chunk);
+    if (p.outstanding.size === 0) p.busySinceMs = nowMs;
+    // It said it cannot serve this one: it no longer counts as a holder of it.
+    if (!p.isSource && p.holds[chunk]) {
+      p.holds[chunk] = 0;
+      this.avail[chunk]!--;
+    }
+  }
+
+  /** The source has no fresh chunk left (NOFRESH). */
+  onNoFresh(): void {
+    this.freshExhausted = true;
+    this.freshOutstanding = 0;
+  }
+
+  rateOf(handle: Handle): number | null {
+    return this.peers.get(handle)?.rate ?? null;
+  }
+
+  private sample(p: Peer, nowMs: number): void {
+    const dt = nowMs - Math.max(p.busySinceMs, p.lastDoneMs);
+    p.lastDoneMs = nowMs;
+    if (dt <= 0) return;
+    const r = (this.chunkBytes * 1000) / dt;
+    p.rate = p.rate === null ? r : p.rate * (1 - EWMA) + r * EWMA;
+  }
+
+  private slots(p: Peer): number {
+    if (p.rate === null) return 1;
+    const want = Math.ceil((p.rate * p.trust * this.cfg.queueTargetMs) / 1000 / this.chunkBytes) + 1;
+    return Math.max(1, Math.min(this.cfg.maxPerPeer, p.isSource ? 1 : want));
+  }
+
+  private tie(c: number): number {
+    return Math.imul((c ^ this.seed) >>> 0, 2654435761) >>> 0;
+  }
+
+  /** What to do now: requests to send, cancels, a FRESH. Call after every event (cheap). */
+  pick(nowMs: number): PickAction[] {
+    const out: PickAction[] = [];
+    if (this.complete) return out;
+    const source = [...this.peers.values()].find((p) => p.isSource);
+    // 1. Fresh chunks from the source while this node's uplink can forward them soon.
+    if (source && !this.freshExhausted) {
+      const drainMs = this.upRate === null ? (this.backlogBytes > 0 ? Infinity : 0) : (this.backlogBytes * 1000) / this.upRate;
+      const allowed = this.upRate === null ? 1 : this.cfg.maxFresh;
+      if (this.freshOutstanding < allowed && (this.freshOutstanding === 0 ? drainMs <= this.cfg.freshBacklogMs || this.backlogBytes <= this.chunkBytes : drainMs <= this.cfg.freshBacklogMs / 2)) {
+        this.freshOutstanding++;
+        out.push({ kind: 'fresh', peer: source.handle });
+      }
+    }
+    // 2. Requests: best peers first (measured rate x trust; unmeasured peers get their probe); the
+    //    source last, so it is asked by name only for what no peer's free slot could take.
+    const score = (p: Peer): number => (p.isSource ? -1 : (p.rate ?? Infinity) * p.trust);
+    const peers = [...this.peers.values()].sort((a, b) => score(b) - score(a));
+    for (const p of peers) {
+      let free = this.slots(p) - p.outstanding.size;
+      while (free > 0) {
+        const c = this.choose(p);
+        if (c < 0) break;
+        if (p.outstanding.size === 0) p.busySinceMs = nowMs;
+        p.outstanding.set(c, { sentMs: nowMs, cancelling: false });
+        this.requested.set(c, p.handle);
+        out.push({ kind: 'request', peer: p.handle, chunk: c });
+        free--;
+      }
+    }
+    // 3. Requests stuck behind a slow link, for chunks another live peer could bring much sooner:
+    //    cancel them (the peer answers CANCELLED if it had not started; only then is it asked again).
+    for (const p of peers) {
+      let position = 0;
+      for (const [c, o] of p.outstanding) {
+        position++;
+        const waited = nowMs - o.sentMs;
+        if (o.cancelling || waited < this.cfg.minCancelMs) continue;
+        // What is left of this request's expected time at p (unmeasured: it has taken this long already).
+        const leftMs = p.rate === null ? waited : Math.max(0, (position * this.chunkBytes * 1000) / (p.rate * p.trust) - waited);
+        const better = peers.some((q) => {
+          if (q === p || q.rate === null || q.outstanding.size >= this.slots(q)) return false;
+          if (q.isSource ? !this.everHeld[c] : !q.holds[c]) return false;
+          const etaMs = ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate * q.trust);
+          return this.cfg.cancelFactor * etaMs < Math.max(leftMs, waited / this.cfg.cancelFactor);
+        });
+        if (!better) continue;
+        o.cancelling = true;
+        out.push({ kind: 'cancel', peer: p.handle, chunk: c });
+      }
+    }
+    return out;
+  }
+
+  /** The chunk to ask `p` for: missing, not asked for, held by p, rarest first; -1 if none. */
+  private choose(p: Peer): number {
+    let best = -1;
+    let bestAvail = Infinity;
+    let bestTie = 0;
+    for (const c of this.missing) {
+      if (this.requested.has(c)) continue;
+      if (p.isSource) {
+        // Never ask the source by name for a chunk nobody was sent: FRESH does that (and a named
+        // request could cross the same chunk sent as fresh). After NOFRESH, anything goes.
+        if (!this.everHeld[c] && !this.freshExhausted) continue;
+      } else if (!p.holds[c]) continue;
+      const a = this.avail[c]!;
+      const t = this.tie(c);
+      if (a < bestAvail || (a === bestAvail && t < bestTie)) {
+        best = c;
+        bestAvail = a;
+        bestTie = t;
+      }
+    }
+    return best;
+  }
+}
