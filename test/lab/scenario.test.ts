@@ -82,13 +82,13 @@ describe('shipped scenarios', () => {
     expect(t.strategies).toEqual(['round-robin', 'backpressure', 'probe-prioritise', 'static-split', 'sequential']);
   });
 
-  it('one-slow: 63 fast, the slow one last, width 8, 64 MiB, the best strategy checked at 1.05', () => {
+  it('one-slow: 63 fast, the slow one last, width 4, 32 MiB, the best strategy checked at 1.05', () => {
     const t = loadScenario(path.join(SCENARIOS, 'one-slow.yaml'), NO_NETEM);
     expect(t.name).toBe('one-slow');
-    expect(t.file).toEqual({ kind: 'size', sizeBytes: 64 * 1024 * 1024 });
+    expect(t.file).toEqual({ kind: 'size', sizeBytes: 32 * 1024 * 1024 });
     expect(t.receivers.slice(0, 63).every((r) => r.downBps === 10_000_000 && r.upBps === 10_000_000)).toBe(true);
-    expect(t.receivers[63]).toEqual({ index: 63, downBps: 2_000_000, upBps: 2_000_000 });
-    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 8, options: {} });
+    expect(t.receivers[63]).toEqual({ index: 63, downBps: 1_000_000, upBps: 1_000_000 });
+    expect(t.transfer).toEqual({ job: 'fragments', rateKbps: 200_000, width: 4, options: {} });
     expect(t.repeat).toBe(3);
     expect(t.sender).toEqual({ upBps: 10_000_000_000, downBps: Infinity });
     expect(t.check).toEqual({ efficiency: { 'probe-prioritise': 1.05 } });
