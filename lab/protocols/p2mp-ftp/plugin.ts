@@ -28,6 +28,9 @@ import { topologyP2mpBound } from '../../bound-p2mp.js';
 import { FANOUT_JS } from '../../hosts.js';
 import { at, readNumber, readObject, readUnit } from '../../scenario/read.js';
 import { sameFile } from '../../verify.js';
+import { RunError } from '../../hosts.js';
+import { topologyFileBytes } from '../../sim/backend.js';
+import { sawSimInput, sawSimReceivers, simulateSaw } from './sim.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from '../types.js';
 import type { Topology } from '../../types.js';
 
@@ -221,5 +224,36 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     const linkBytes = typeof s['linkBytes'] === 'number' ? s['linkBytes'] : null;
     if (linkBytes === null) return null;
     return { wireBytes: linkBytes, wireOverhead: linkBytes / Math.max(1, ctx.fileBytes) - 1 };
+  },
+
+  simulate(t, variant, contender, repeat, model) {
+    // Stop-and-wait only: the very SawClient/SawServer machines in virtual time (./sim.ts).
+    if (variant !== 'stop-and-wait') throw new RunError(`p2mp-ftp/${variant} has no simulation yet (only p2mp-ftp/stop-and-wait does): run it on netns`);
+    const o = (t.transfer.options['p2mp-ftp'] as P2mpOptions | undefined) ?? P2MP_DEFAULTS;
+    const fileBytes = topologyFileBytes(t);
+    const out = simulateSaw(sawSimInput(t, o, fileBytes, repeat, model));
+    const bound = p2mpFtp.lowerBound(t, o, fileBytes, variant);
+    const makespanS = out.makespanMs / 1000;
+    const payloadBytes = fileBytes * t.receivers.length;
+    return {
+      strategy: contender,
+      protocol: 'p2mp-ftp',
+      variant,
+      repeat,
+      makespanS,
+      lowerBoundS: bound.seconds,
+      boundTerm: bound.binding,
+      efficiency: makespanS / bound.seconds,
+      rateOvershoot: 0,
+      wireOverhead: out.wireBytes / Math.max(1, payloadBytes) - 1,
+      payloadBytes,
+      wireBytes: out.wireBytes,
+      cpuUserS: 0,
+      cpuSysS: 0,
+      maxRssBytes: 0,
+      failedReceivers: out.nodes.filter((x) => x.doneMs === null).length,
+      receivers: sawSimReceivers(t, out, fileBytes),
+      simEvents: out.events,
+    };
   },
 };
