@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { simulateSaw, type SawSimInput } from '../../lab/protocols/p2mp-ftp/sim.js';
 import { p2mpFtp } from '../../lab/protocols/p2mp-ftp/plugin.js';
 import { parseScenario } from '../../lab/scenario/index.js';
+import { resolveContender } from '../../lab/protocols/index.js';
+import { chooseProtocolBackend } from '../../lab/run.js';
 
 const base = (o: Partial<SawSimInput> = {}): SawSimInput => ({
   fileBytes: 100_000,
@@ -126,4 +128,14 @@ sim: { rttMs: 20 }
     expect(r.receivers.every((x) => x.doneS !== null && x.bytes === 10_000_000)).toBe(true);
     expect(() => p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, {})).toThrow(/no simulation/);
   }, 30_000);
+
+  it('the backend choice knows stop-and-wait is simulated and nak is not', () => {
+    const ok = { usable: true, reason: 'fine' };
+    const no = { usable: false, reason: 'not root' };
+    const saw = resolveContender('p2mp-ftp/stop-and-wait', 'whole-file') as Exclude<ReturnType<typeof resolveContender>, { error: string }>;
+    const nak = resolveContender('p2mp-ftp/nak', 'whole-file') as typeof saw;
+    expect(chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [saw]).backend).toBe('sim');
+    expect(() => chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [nak])).toThrow(/no model of p2mp-ftp\/nak/);
+    expect(() => chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [saw, nak])).toThrow();
+  });
 });

@@ -226,6 +226,10 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     return { wireBytes: linkBytes, wireOverhead: linkBytes / Math.max(1, ctx.fileBytes) - 1 };
   },
 
+  canSimulate(variant) {
+    return variant === 'stop-and-wait';
+  },
+
   simulate(t, variant, contender, repeat, model) {
     // Stop-and-wait only: the very SawClient/SawServer machines in virtual time (./sim.ts).
     if (variant !== 'stop-and-wait') throw new RunError(`p2mp-ftp/${variant} has no simulation yet (only p2mp-ftp/stop-and-wait does): run it on netns`);
