@@ -126,16 +126,65 @@ sim: { rttMs: 20 }
     expect(r.lowerBoundS).toBeGreaterThan(0);
     expect(r.efficiency).toBeGreaterThan(1);
     expect(r.receivers.every((x) => x.doneS !== null && x.bytes === 10_000_000)).toBe(true);
-    expect(() => p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, {})).toThrow(/no simulation/);
   }, 30_000);
 
-  it('the backend choice knows stop-and-wait is simulated and nak is not', () => {
+  it('the backend choice: both variants run on the simulator', () => {
     const ok = { usable: true, reason: 'fine' };
     const no = { usable: false, reason: 'not root' };
     const saw = resolveContender('p2mp-ftp/stop-and-wait', 'whole-file') as Exclude<ReturnType<typeof resolveContender>, { error: string }>;
     const nak = resolveContender('p2mp-ftp/nak', 'whole-file') as typeof saw;
-    expect(chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [saw]).backend).toBe('sim');
-    expect(() => chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [nak])).toThrow(/no model of p2mp-ftp\/nak/);
-    expect(() => chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [saw, nak])).toThrow();
+    expect(chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [saw, nak]).backend).toBe('sim');
+    expect(chooseProtocolBackend('auto', { backends: { netns: no, docker: no, sim: ok } }, [saw, nak]).backend).toBe('sim');
+    const partial = { ...nak, protocol: { ...nak.protocol, canSimulate: (v: string) => v !== 'nak' } };
+    expect(() => chooseProtocolBackend('sim', { backends: { netns: ok, docker: ok, sim: ok } }, [partial])).toThrow(/no model of p2mp-ftp\/nak/);
+  });
+});
+
+const nakScenario = (extra: string): ReturnType<typeof parseScenario> =>
+  parseScenario(
+    `name: t
+backend: sim
+seed: 3
+file: { size: 4MB }
+transfer: { job: whole-file, p2mp-ftp: { mss: 1400${extra} } }
+strategies: [p2mp-ftp/nak]
+receivers: { count: 4, down: 100mbit, up: 100mbit }
+source: { up: 100mbit, down: 100mbit }
+sim: { rttMs: 20 }
+`,
+    { netem: false },
+    't.yaml',
+  );
+
+describe('p2mp-ftp/nak on the simulator (the NakSender/NakReceiver machines)', () => {
+  const frame = 1400 + 16 + 42;
+  const segs = Math.ceil(4e6 / 1400);
+  const paceS = (segs * frame * 8) / (0.97 * 100e6);
+
+  it('multicast, no loss: the file once at the paced rate, plus half an RTT; no repairs', () => {
+    const t = nakScenario('');
+    const r = p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, t.sim ?? {});
+    expect(r.failedReceivers).toBe(0);
+    expect(r.makespanS).toBeGreaterThan(paceS);
+    expect(r.makespanS).toBeLessThan(paceS * 1.05 + 0.03);
+    for (const x of r.receivers) expect(x.counters!['dataOnLink']).toBe(segs);
+  });
+
+  it('unicast, no loss: the source up link carries a copy per receiver', () => {
+    const t = nakScenario(', mode: unicast');
+    const r = p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, t.sim ?? {});
+    expect(r.makespanS).toBeGreaterThan(4 * paceS);
+    expect(r.makespanS).toBeLessThan(4 * paceS * 1.05 + 0.03);
+  });
+
+  it('multicast, 5 % link loss: every receiver completes, within a small factor of the bound, deterministic', () => {
+    const t = nakScenario('');
+    for (const rx of t.receivers) rx.lossDownPct = 5;
+    const a = p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, t.sim ?? {});
+    expect(a.failedReceivers).toBe(0);
+    expect(a.efficiency).toBeGreaterThan(1);
+    expect(a.efficiency).toBeLessThan(2);
+    expect(p2mpFtp.simulate!(t, 'nak', 'p2mp-ftp/nak', 1, t.sim ?? {}).makespanS).toBe(a.makespanS);
+    for (const x of a.receivers) expect(x.counters!['dataOnLink']).toBeGreaterThan(segs);
   });
 });

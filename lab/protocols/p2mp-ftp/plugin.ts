@@ -31,6 +31,7 @@ import { sameFile } from '../../verify.js';
 import { RunError } from '../../hosts.js';
 import { topologyFileBytes } from '../../sim/backend.js';
 import { sawSimInput, sawSimReceivers, simulateSaw } from './sim.js';
+import { simulateNak } from './sim-nak.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from '../types.js';
 import type { Topology } from '../../types.js';
 
@@ -226,38 +227,57 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     return { wireBytes: linkBytes, wireOverhead: linkBytes / Math.max(1, ctx.fileBytes) - 1 };
   },
 
-  canSimulate(variant) {
-    return variant === 'stop-and-wait';
-  },
-
   simulate(t, variant, contender, repeat, model) {
-    // Stop-and-wait only: the very SawClient/SawServer machines in virtual time (./sim.ts).
-    if (variant !== 'stop-and-wait') throw new RunError(`p2mp-ftp/${variant} has no simulation yet (only p2mp-ftp/stop-and-wait does): run it on netns`);
+    // The very sans-I/O machines in virtual time (./sim.ts, ./sim-nak.ts).
+    if (variant !== 'stop-and-wait' && variant !== 'nak') throw new RunError(`p2mp-ftp: unknown variant ${variant}`);
     const o = (t.transfer.options['p2mp-ftp'] as P2mpOptions | undefined) ?? P2MP_DEFAULTS;
     const fileBytes = topologyFileBytes(t);
-    const out = simulateSaw(sawSimInput(t, o, fileBytes, repeat, model));
     const bound = p2mpFtp.lowerBound(t, o, fileBytes, variant);
-    const makespanS = out.makespanMs / 1000;
     const payloadBytes = fileBytes * t.receivers.length;
-    return {
+    const common = (makespanMs: number, wireBytes: number, events: number) => ({
       strategy: contender,
       protocol: 'p2mp-ftp',
       variant,
       repeat,
-      makespanS,
+      makespanS: makespanMs / 1000,
       lowerBoundS: bound.seconds,
       boundTerm: bound.binding,
-      efficiency: makespanS / bound.seconds,
+      efficiency: makespanMs / 1000 / bound.seconds,
       rateOvershoot: 0,
-      wireOverhead: out.wireBytes / Math.max(1, payloadBytes) - 1,
+      wireOverhead: wireBytes / Math.max(1, payloadBytes) - 1,
       payloadBytes,
-      wireBytes: out.wireBytes,
+      wireBytes,
       cpuUserS: 0,
       cpuSysS: 0,
       maxRssBytes: 0,
-      failedReceivers: out.nodes.filter((x) => x.doneMs === null).length,
-      receivers: sawSimReceivers(t, out, fileBytes),
-      simEvents: out.events,
+      simEvents: events,
+    });
+    const input = sawSimInput(t, o, fileBytes, repeat, model);
+    if (variant === 'stop-and-wait') {
+      const out = simulateSaw(input);
+      return { ...common(out.makespanMs, out.wireBytes, out.events), failedReceivers: out.nodes.filter((x) => x.doneMs === null).length, receivers: sawSimReceivers(t, out, fileBytes) };
+    }
+    const rates = defaultNakRates(t);
+    const rateBps = o.rateBps ?? rates.rateBps;
+    const out = simulateNak({ ...input, segBytes: o.mss, mode: o.mode, rateBps, linkRateBps: Math.min(rateBps, rates.linkRateBps) });
+    const s = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
+    return {
+      ...common(out.makespanMs, out.wireBytes, out.events),
+      failedReceivers: out.doneMs.filter((d) => d === null).length,
+      receivers: t.receivers.map((r) => ({
+        index: r.index,
+        address: `sim:${r.index}`,
+        downBps: r.downBps,
+        upBps: r.upBps,
+        fragmentBytes: fileBytes,
+        bytes: out.doneMs[r.index] === null ? 0 : fileBytes,
+        startS: 0,
+        firstByteS: s(out.firstByteMs[r.index]!),
+        doneS: s(out.doneMs[r.index]!),
+        verified: false,
+        counters: { dataOnLink: out.dataOnLink[r.index]! },
+        ...(out.doneMs[r.index] === null ? { error: 'failed (the sender gave up on it)' } : {}),
+      })),
     };
   },
 };
