@@ -17,6 +17,9 @@
  * after the end segment; nak: after the whole file's SHA-256 checked); the lab then compares it
  * byte for byte with the source.
  *
+ * On the `sim` backend both variants run their very machines in virtual time (./sim.ts,
+ * ./sim-nak.ts: FIFO links with an RTT, `sim: { rttMs }`).
+ *
  * The rates of `nak` are given ones (no adaptation from feedback): its uplink rate is
  * `transfer.p2mp-ftp.rate`, by default the source's up link, and each receiver link's rate the
  * slowest receiver's down link, both times 0.97 so HTB's queues stay short (an unshaped link:
