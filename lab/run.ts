@@ -336,7 +336,7 @@ export function chooseProtocolBackend(
   caps: Pick<Capabilities, 'backends'>,
   contenders: readonly Contender[],
 ): { backend: BackendName; reason: string } {
-  const noSim = contenders.filter((c) => !c.protocol.simulate).map((c) => c.name);
+  const noSim = contenders.filter((c) => !c.protocol.simulate || c.protocol.canSimulate?.(c.variant) === false).map((c) => c.name);
   const narrowed = { backends: { ...caps.backends } };
   if (noSim.length > 0) {
     narrowed.backends.sim = { usable: false, reason: `the flow simulator has no model of ${noSim.join(', ')} yet` };

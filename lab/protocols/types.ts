@@ -157,4 +157,6 @@ export interface Protocol<O = unknown> {
   figures?(ctx: RunContext<O>): RunFigures | null;
   /** A simulated run, when the flow simulator models this protocol. */
   simulate?(t: Topology, variant: string, contender: string, repeat: number, model: Partial<SimModelParams>): RunResult;
+  /** When only some variants have a simulation: whether `variant` has (absent: every variant has). */
+  canSimulate?(variant: string): boolean;
 }

@@ -17,6 +17,9 @@
  * after the end segment; nak: after the whole file's SHA-256 checked); the lab then compares it
  * byte for byte with the source.
  *
+ * On the `sim` backend both variants run their very machines in virtual time (./sim.ts,
+ * ./sim-nak.ts: FIFO links with an RTT, `sim: { rttMs }`).
+ *
  * The rates of `nak` are given ones (no adaptation from feedback): its uplink rate is
  * `transfer.p2mp-ftp.rate`, by default the source's up link, and each receiver link's rate the
  * slowest receiver's down link, both times 0.97 so HTB's queues stay short (an unshaped link:
@@ -28,6 +31,10 @@ import { topologyP2mpBound } from '../../bound-p2mp.js';
 import { FANOUT_JS } from '../../hosts.js';
 import { at, readNumber, readObject, readUnit } from '../../scenario/read.js';
 import { sameFile } from '../../verify.js';
+import { RunError } from '../../hosts.js';
+import { topologyFileBytes } from '../../sim/backend.js';
+import { sawSimInput, sawSimReceivers, simulateSaw } from './sim.js';
+import { simulateNak } from './sim-nak.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from '../types.js';
 import type { Topology } from '../../types.js';
 
@@ -221,5 +228,59 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     const linkBytes = typeof s['linkBytes'] === 'number' ? s['linkBytes'] : null;
     if (linkBytes === null) return null;
     return { wireBytes: linkBytes, wireOverhead: linkBytes / Math.max(1, ctx.fileBytes) - 1 };
+  },
+
+  simulate(t, variant, contender, repeat, model) {
+    // The very sans-I/O machines in virtual time (./sim.ts, ./sim-nak.ts).
+    if (variant !== 'stop-and-wait' && variant !== 'nak') throw new RunError(`p2mp-ftp: unknown variant ${variant}`);
+    const o = (t.transfer.options['p2mp-ftp'] as P2mpOptions | undefined) ?? P2MP_DEFAULTS;
+    const fileBytes = topologyFileBytes(t);
+    const bound = p2mpFtp.lowerBound(t, o, fileBytes, variant);
+    const payloadBytes = fileBytes * t.receivers.length;
+    const common = (makespanMs: number, wireBytes: number, events: number) => ({
+      strategy: contender,
+      protocol: 'p2mp-ftp',
+      variant,
+      repeat,
+      makespanS: makespanMs / 1000,
+      lowerBoundS: bound.seconds,
+      boundTerm: bound.binding,
+      efficiency: makespanMs / 1000 / bound.seconds,
+      rateOvershoot: 0,
+      wireOverhead: wireBytes / Math.max(1, payloadBytes) - 1,
+      payloadBytes,
+      wireBytes,
+      cpuUserS: 0,
+      cpuSysS: 0,
+      maxRssBytes: 0,
+      simEvents: events,
+    });
+    const input = sawSimInput(t, o, fileBytes, repeat, model);
+    if (variant === 'stop-and-wait') {
+      const out = simulateSaw(input);
+      return { ...common(out.makespanMs, out.wireBytes, out.events), failedReceivers: out.nodes.filter((x) => x.doneMs === null).length, receivers: sawSimReceivers(t, out, fileBytes) };
+    }
+    const rates = defaultNakRates(t);
+    const rateBps = o.rateBps ?? rates.rateBps;
+    const out = simulateNak({ ...input, segBytes: o.mss, mode: o.mode, rateBps, linkRateBps: Math.min(rateBps, rates.linkRateBps) });
+    const s = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
+    return {
+      ...common(out.makespanMs, out.wireBytes, out.events),
+      failedReceivers: out.doneMs.filter((d) => d === null).length,
+      receivers: t.receivers.map((r) => ({
+        index: r.index,
+        address: `sim:${r.index}`,
+        downBps: r.downBps,
+        upBps: r.upBps,
+        fragmentBytes: fileBytes,
+        bytes: out.doneMs[r.index] === null ? 0 : fileBytes,
+        startS: 0,
+        firstByteS: s(out.firstByteMs[r.index]!),
+        doneS: s(out.doneMs[r.index]!),
+        verified: false,
+        counters: { dataOnLink: out.dataOnLink[r.index]! },
+        ...(out.doneMs[r.index] === null ? { error: 'failed (the sender gave up on it)' } : {}),
+      })),
+    };
   },
 };
