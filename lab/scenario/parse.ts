@@ -22,12 +22,60 @@ export interface ParseOptions {
   fileSizeOf?: (filePath: string) => number;
 }
 
+/** A scenario needs a few levels; a hostile file may have thousands. */
+export const MAX_FLOW_NESTING = 64;
+
+/**
+ * How deep `[` and `{` nest in YAML text (outside quoted scalars and comments), in one linear pass
+ * that stops counting once past the limit. Block nesting needs indentation, which grows the file
+ * with the square of the depth, so flow collections are the cheap way to nest deeply.
+ */
+export function flowNestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote === '"') {
+      if (c === '\\') i++;
+      else if (c === '"') quote = null;
+      continue;
+    }
+    if (quote === "'") {
+      if (c === "'") {
+        if (text[i + 1] === "'") i++;
+        else quote = null;
+      }
+      continue;
+    }
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === '[' || c === '{') {
+      if (++depth > max) max = depth;
+      if (max > MAX_FLOW_NESTING) return max;
+    } else if ((c === ']' || c === '}') && depth > 0) {
+      depth--;
+    }
+  }
+  return max;
+}
+
 /**
  * Parses and checks a scenario's YAML text. `sourceName` names it in error messages (the file
  * name). Throws ScenarioError listing every problem; returns a Topology with all draws made.
  */
 export function parseScenario(text: string, caps: ScenarioCaps, sourceName?: string, options: ParseOptions = {}): Topology {
   const source = sourceName ?? 'scenario';
+  const depth = flowNestingDepth(text);
+  if (depth > MAX_FLOW_NESTING) {
+    // yaml recurses per level: thousands of `[` overflowed the stack, and on a deep enough stack V8's
+    // regexp compiler then failed with a fatal out-of-memory (a crash, not bad input). Refuse first.
+    throw new ScenarioError(source, [{ path: '', message: `YAML: flow collections nested ${depth} deep (at most ${MAX_FLOW_NESTING})` }]);
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { MAX_FLOW_NESTING, flowNestingDepth } from '../scenario/parse.js';
 import type { Topology } from '../types.js';
 import { Issues, ScenarioError, type ScenarioIssue } from '../scenario/errors.js';
 import { regularFileSize } from '../scenario/load.js';
@@ -36,7 +37,11 @@ export function pointName(spec: SweepSpec, value: SweepValue): string {
 
 /** True when the YAML text has a top-level `sweep:` (checked or not). */
 export function hasSweep(text: string): boolean {
-  const doc = parseDocument(text);
+  // Too deep to parse safely: not a sweep; parseScenario refuses it with a message.
+  if (flowNestingDepth(text) > MAX_FLOW_NESTING) return false;
+  // The scenario parser's own options: with them, a hostile nesting (5,000 `[`) is a parse error;
+  // without them yaml's error formatting ran V8's regexp compiler out of memory (a crash, not exit 2).
+  const doc = parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) return false;
   let data: unknown;
   try {
