@@ -520,9 +520,12 @@ export class CodedClient {
     this.doneBytes += len;
     this.cacheEncoder(seg, data);
     this.toServer({ t: 'done', seg });
+    // Every sender of the segment is told at once, by TCP and by a UDP copy (the copy overtakes a
+    // TCP segment stuck behind a loss, as for the server).
     for (const [node, h] of this.helpers) {
       if (!h.segs.delete(seg)) continue;
       h.sock?.write(encodeControl({ t: 'done', seg }));
+      this.udp?.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'done', seg }), h.info.udp, h.info.host);
       if (h.segs.size === 0) this.removeSender(node);
     }
     if (this.have.size === this.segments) return this.complete();
