@@ -138,6 +138,8 @@ export class CodedClient {
   private readonly innov = new Map<number, { total: number; by: Map<number, number> }>();
   /** Highest rank seen in a packet of each segment in progress (the most this node can reach of it for now). */
   private readonly swarmRank = new Map<number, number>();
+  /** When the last `need` went to each "helper:segment". */
+  private readonly needSentAt = new Map<string, number>();
   /** Segments whose hash failed once: taken again from the server only. */
   private readonly serverOnly = new Set<number>();
   /** Peer -> segments that failed their hash with its packets in them; at 2 it is banned. */
@@ -257,6 +259,11 @@ export class CodedClient {
     this.meter = new RateMeter<number>(now);
   }
 
+  /** Link bytes of one DATA packet (frame included). */
+  private pktLinkBytes(): number {
+    return HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
+  }
+
   private downBudget(): number {
     return this.o.downBps === Infinity ? 1e12 : this.o.downBps * this.o.headroom;
   }
@@ -343,7 +350,17 @@ export class CodedClient {
       const senders = helpers.length + 1;
       const margin = this.manifest.field === 'gf2' ? NEED_MARGIN_GF2 : NEED_MARGIN;
       const cap = swarmCap(this.manifest.k, this.swarmRank.get(seg) ?? 0, NEED_SWARM_SLACK);
+      const now = performance.now();
       helpers.forEach((h, k) => {
+        // Paced like the data it governs: at most one `need` per two of that sender's packets at
+        // its cap (and per NEED_INTERVAL_MS). Every 10 ms to every sender of both segments, the
+        // needs cost a 4 Mbit/s node of coded-one-slow about 1 Mbit/s of its downlink (7 fast
+        // peers x 2 segments x 100/s x ~90 bytes), unbudgeted: a standing queue, late packets.
+        const key = `${h.info.node}:${seg}`;
+        const capBps = this.alloc.cap(h.info.node) ?? this.downBudget();
+        const every = Math.max(NEED_INTERVAL_MS, (2 * 8 * this.pktLinkBytes()) / Math.max(1, capBps) * 1000);
+        if (now - (this.needSentAt.get(key) ?? -Infinity) < every - 1) return;
+        this.needSentAt.set(key, now);
         const n = needShare(cap, dec.rank, senders, margin, k + 1 + this.needRound);
         udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: dec.rank }, { t: 'need', seg, n }), h.info.udp, h.info.host);
       });
@@ -486,6 +503,7 @@ export class CodedClient {
     this.contributors.delete(seg);
     this.innov.delete(seg);
     this.swarmRank.delete(seg);
+    for (const key of this.needSentAt.keys()) if (key.endsWith(`:${seg}`)) this.needSentAt.delete(key);
     if (this.depStreak.size > 4096) this.depStreak.clear();
     const data = dec.data();
     const len = segmentLength(this.manifest.size, this.segBytes, seg);
