@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { Decoder, Encoder, packCoeffs, unpackCoeffs, type CodeParams } from './codec/index.js';
 import { CapAllocator, FlowScheduler, RateMeter } from './pacing.js';
 import { makeRng, readSegment, segmentCount, segmentLength } from './params.js';
-import { needShare, ServeState } from './serving.js';
+import { NEED_SWARM_SLACK, needShare, ServeState, swarmCap } from './serving.js';
 import {
   ControlReader,
   decodeDatagram,
@@ -136,6 +136,10 @@ export class CodedClient {
   /** Innovative packets of each segment in progress, in all and by sender (for holds, serving.ts). */
   private readonly depStreak = new Map<string, number>();
   private readonly innov = new Map<number, { total: number; by: Map<number, number> }>();
+  /** Highest rank seen in a packet of each segment in progress (the most this node can reach of it for now). */
+  private readonly swarmRank = new Map<number, number>();
+  /** When the last `need` went to each "helper:segment". */
+  private readonly needSentAt = new Map<string, number>();
   /** Segments whose hash failed once: taken again from the server only. */
   private readonly serverOnly = new Set<number>();
   /** Peer -> segments that failed their hash with its packets in them; at 2 it is banned. */
@@ -255,6 +259,11 @@ export class CodedClient {
     this.meter = new RateMeter<number>(now);
   }
 
+  /** Link bytes of one DATA packet (frame included). */
+  private pktLinkBytes(): number {
+    return HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
+  }
+
   private downBudget(): number {
     return this.o.downBps === Infinity ? 1e12 : this.o.downBps * this.o.headroom;
   }
@@ -340,9 +349,20 @@ export class CodedClient {
       // GF(2) with a band its last useful packets are rare (a budget starved the end of each segment).
       const senders = helpers.length + 1;
       const margin = this.manifest.field === 'gf2' ? NEED_MARGIN_GF2 : NEED_MARGIN;
+      const cap = swarmCap(this.manifest.k, this.swarmRank.get(seg) ?? 0, NEED_SWARM_SLACK);
+      const now = performance.now();
       helpers.forEach((h, k) => {
-        const n = needShare(this.manifest.k, dec.rank, senders, margin, k + 1 + this.needRound);
-        udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'need', seg, n }), h.info.udp, h.info.host);
+        // Paced like the data it governs: at most one `need` per two of that sender's packets at
+        // its cap (and per NEED_INTERVAL_MS). Every 10 ms to every sender of both segments, the
+        // needs cost a 4 Mbit/s node of coded-one-slow about 1 Mbit/s of its downlink (7 fast
+        // peers x 2 segments x 100/s x ~90 bytes), unbudgeted: a standing queue, late packets.
+        const key = `${h.info.node}:${seg}`;
+        const capBps = this.alloc.cap(h.info.node) ?? this.downBudget();
+        const every = Math.max(NEED_INTERVAL_MS, (2 * 8 * this.pktLinkBytes()) / Math.max(1, capBps) * 1000);
+        if (now - (this.needSentAt.get(key) ?? -Infinity) < every - 1) return;
+        this.needSentAt.set(key, now);
+        const n = needShare(cap, dec.rank, senders, margin, k + 1 + this.needRound);
+        udp.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: dec.rank }, { t: 'need', seg, n }), h.info.udp, h.info.host);
       });
     }
   }
@@ -392,7 +412,7 @@ export class CodedClient {
       // A copy of `done` from a peer this node serves.
       const s = this.served.get(d.from);
       if (!s || s.host !== from || (d.msg.t !== 'done' && d.msg.t !== 'need')) return this.drop('unexpected-ctrl');
-      return this.onServedControl(s, d.msg);
+      return this.onServedControl(s, d.msg, Math.min(d.rank, this.manifest.k));
     }
     // Only the server and the peers this node asked may send it data, from their own address.
     const sender = d.from === 0 ? (from === this.o.server.host ? 0 : -1) : this.helpers.get(d.from)?.info.host === from ? d.from : -1;
@@ -414,6 +434,9 @@ export class CodedClient {
       }
       return;
     }
+    this.swarmRank.set(d.segment, Math.max(this.swarmRank.get(d.segment) ?? 0, d.rank));
+    // A peer we also serve: its rank, for the rank gate of what we send it (serving.ts).
+    if (sender !== 0) this.served.get(sender)?.st.heard(d.segment, d.rank);
     let res: 'innovative' | 'dependent';
     try {
       res = dec.add({ coeffs: unpackCoeffs(this.manifest.field, this.manifest.k, d.coeffs), payload: d.payload });
@@ -479,6 +502,8 @@ export class CodedClient {
     const suspects = this.contributors.get(seg) ?? new Set<number>();
     this.contributors.delete(seg);
     this.innov.delete(seg);
+    this.swarmRank.delete(seg);
+    for (const key of this.needSentAt.keys()) if (key.endsWith(`:${seg}`)) this.needSentAt.delete(key);
     if (this.depStreak.size > 4096) this.depStreak.clear();
     const data = dec.data();
     const len = segmentLength(this.manifest.size, this.segBytes, seg);
@@ -513,9 +538,12 @@ export class CodedClient {
     this.doneBytes += len;
     this.cacheEncoder(seg, data);
     this.toServer({ t: 'done', seg });
+    // Every sender of the segment is told at once, by TCP and by a UDP copy (the copy overtakes a
+    // TCP segment stuck behind a loss, as for the server).
     for (const [node, h] of this.helpers) {
       if (!h.segs.delete(seg)) continue;
       h.sock?.write(encodeControl({ t: 'done', seg }));
+      this.udp?.send(encodeCtrlDatagram({ session: this.manifest.session, segment: seg, from: this.o.node, rank: 0 }, { t: 'done', seg }), h.info.udp, h.info.host);
       if (h.segs.size === 0) this.removeSender(node);
     }
     if (this.have.size === this.segments) return this.complete();
@@ -579,7 +607,8 @@ export class CodedClient {
     s.sock.destroy();
   }
 
-  private onServedControl(s: Served, m: ControlMsg): void {
+  /** `rank`: the node's rank of the segment, in a `need` that came by UDP. */
+  private onServedControl(s: Served, m: ControlMsg, rank?: number): void {
     const now = performance.now();
     switch (m.t) {
       case 'ask':
@@ -592,7 +621,7 @@ export class CodedClient {
         s.st.done(m.seg);
         return;
       case 'need':
-        s.st.need(m.seg, m.n);
+        s.st.need(m.seg, m.n, rank);
         if (m.n > 0) this.kickPump();
         return;
       case 'hold':
@@ -613,6 +642,9 @@ export class CodedClient {
     const iv = this.innov.get(seg);
     return iv ? iv.total - (iv.by.get(node) ?? 0) : 0;
   }
+
+  /** This node's rank of `seg` for the rank gate (Infinity once held: no gate). */
+  private readonly myRank = (seg: number): number => (this.have.has(seg) ? Infinity : (this.decoders.get(seg)?.rank ?? 0));
 
   /** This node's rank of `seg` (k once held). */
   private rankOf(seg: number): number {
@@ -638,10 +670,10 @@ export class CodedClient {
     const now = performance.now();
     const linkBytes = HEADER_BYTES + coeffBytes(this.manifest.field, this.manifest.k) + this.manifest.symbolBytes + LINK_OVERHEAD_BYTES;
     for (let n = 0; n < 256; n++) {
-      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.st.any((g) => this.freshOf(g, k)) ?? false);
+      const node = this.sched.next(now, linkBytes, (k) => this.served.get(k)?.st.any((g) => this.freshOf(g, k), this.myRank) ?? false);
       if (node === null) break;
       const s = this.served.get(node)!;
-      const seg = s.st.pick((g) => this.freshOf(g, node));
+      const seg = s.st.pick((g) => this.freshOf(g, node), this.myRank);
       if (seg === null) continue;
       const rank = this.rankOf(seg);
       const pkt = this.packetOf(seg);
@@ -652,7 +684,7 @@ export class CodedClient {
       this.counters.uploadBytes += buf.length;
     }
     let work = false;
-    for (const s of this.served.values()) if (s.st.any((g) => this.freshOf(g, s.node))) work = true;
+    for (const s of this.served.values()) if (s.st.any((g) => this.freshOf(g, s.node), this.myRank)) work = true;
     const wait = this.sched.wakeInMs(performance.now());
     if (work && wait !== null) this.pumpTimer = setTimeout(() => this.pump(), Math.max(0, Math.min(50, wait)));
   }

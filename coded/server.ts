@@ -65,7 +65,8 @@ export class CodedServer {
   private tcp: Server | null = null;
   private udp: UdpSocket | null = null;
   private readonly clients = new Map<number, Client>();
-  private readonly encoders = new Map<number, { enc: Encoder; sysNext: number }>();
+  /** `sent`: packets of the segment sent to anybody (while it stays wanted): carried as the header's rank. */
+  private readonly encoders = new Map<number, { enc: Encoder; sysNext: number; sent: number }>();
   private sched!: FlowScheduler<number>;
   private timer: NodeJS.Timeout | null = null;
   private readonly rng = makeRng(randomInt(2 ** 31));
@@ -250,12 +251,12 @@ export class CodedServer {
     }
   }
 
-  private encoder(s: number): { enc: Encoder; sysNext: number } {
+  private encoder(s: number): { enc: Encoder; sysNext: number; sent: number } {
     let e = this.encoders.get(s);
     if (!e) {
       const p = this.o.params;
       const data = readSegment(this.fd, this.fileBytes, segmentBytes(p), s);
-      e = { enc: new Encoder({ field: p.field, k: p.k, symbolBytes: p.symbolBytes, ...(p.density < 1 ? { density: p.density } : {}), ...(p.band > 0 ? { band: p.band } : {}) }, data, this.rng), sysNext: p.systematic ? 0 : p.k };
+      e = { enc: new Encoder({ field: p.field, k: p.k, symbolBytes: p.symbolBytes, ...(p.density < 1 ? { density: p.density } : {}), ...(p.band > 0 ? { band: p.band } : {}) }, data, this.rng), sysNext: p.systematic ? 0 : p.k, sent: 0 };
       this.encoders.set(s, e);
     }
     return e;
@@ -298,7 +299,10 @@ export class CodedServer {
         pkt = e.enc.systematic(e.sysNext++);
         this.counters.systematicSent++;
       } else pkt = e.enc.coded();
-      const buf = encodeData({ session: this.manifest.session, segment: seg, from: 0, rank: p.k }, packCoeffs(p.field, pkt.coeffs), pkt.payload);
+      // The header's rank: how many packets of the segment the server has put on the air (at most
+      // k): no node can hold more of it than that, so a client sizes its peers' budgets on it.
+      e.sent = Math.min(p.k, e.sent + 1);
+      const buf = encodeData({ session: this.manifest.session, segment: seg, from: 0, rank: e.sent }, packCoeffs(p.field, pkt.coeffs), pkt.payload);
       udp.send(buf, c.udp, c.host);
       this.counters.packetsSent++;
       this.counters.bytesSent += buf.length;

@@ -8,7 +8,9 @@
  *
  *    `session` is the server's random 32-bit id for this distribution, `segment` the generation,
  *    `from` the sending node (0 = the server, receiver i = i + 1), `rank` the sender's rank of the
- *    segment when it made the packet (k when it holds it all), `len` the bytes after the header.
+ *    segment when it made the packet (k when it holds it all; the server's: how many packets of it
+ *    it has sent so far, at most k, the most any node can hold), `len` the bytes after the header.
+ *    In a CTRL `need`, `rank` is the receiver's rank of the segment.
  *    A receiver that finds a peer's packet dependent tells that peer to hold the segment until its
  *    rank is above the one in the header (`hold`): its subspace is (almost surely) inside ours.
  *    DATA (type 1): coefficients then payload. The coefficient bytes are `coeffBytes(field, k)`

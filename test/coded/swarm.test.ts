@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Decoder, Encoder, type CodeParams } from '../../coded/codec/index.js';
 import { FlowScheduler } from '../../coded/pacing.js';
 import { makeRng } from '../../coded/params.js';
-import { needShare, ServeState } from '../../coded/serving.js';
+import { NEED_SWARM_SLACK, needShare, ServeState, swarmCap } from '../../coded/serving.js';
 
 interface SwarmOptions {
   nodes: number;
@@ -24,6 +24,11 @@ interface SwarmOptions {
   up: number;
   down: number;
   seed: number;
+  /** Banded code (the sparse variant: 16); peers recode over the whole row space as the client does. */
+  band?: number;
+  /** Off: the client's behaviour before (budgets sized on k - rank; no rank gate), to compare. */
+  swarmCap?: boolean;
+  rankGate?: boolean;
 }
 
 const PKT = 1000; // link bytes per packet: 1 packet/ms = 8 Mbit/s
@@ -41,7 +46,7 @@ interface Result {
 
 function runSwarm(o: SwarmOptions): Result {
   const rng = makeRng(o.seed);
-  const p: CodeParams = { field: o.field, k: o.k, symbolBytes: 16 };
+  const p: CodeParams = { field: o.field, k: o.k, symbolBytes: 16, ...(o.band ? { band: o.band } : {}) };
   const src = Array.from({ length: o.segments }, () => Uint8Array.from({ length: o.k * 16 }, () => Math.floor(rng() * 256)));
   const enc = src.map((d) => new Encoder(p, d, rng));
   const N = o.nodes;
@@ -56,7 +61,14 @@ function runSwarm(o: SwarmOptions): Result {
   const sched = ids.map((i) => new FlowScheduler<number>(toBps((i === 0 ? o.serverUp : o.up) * 0.95), 0));
   const peerEnc = ids.map(() => new Map<number, Encoder>());
   // In flight, delivered at `at`.
-  type Pkt = { at: number; from: number; to: number; seg: number; coeffs: Uint8Array; payload: Uint8Array };
+  type Pkt = { at: number; from: number; to: number; seg: number; coeffs: Uint8Array; payload: Uint8Array; srank: number };
+  // A packet's header carries its sender's rank (the server's: how many it has sent of the segment,
+  // the most anybody can hold); each node keeps the highest it saw (swarmRank) and budgets its
+  // peers for what the swarm can still give it, min(k, swarmRank + slack) - rank, and a peer sends
+  // only while its rank is above the receiver's last heard one (ServeState's rank gate), as
+  // coded/client.ts does.
+  const serverSent = src.map(() => 0);
+  const swarmRank = ids.map(() => new Map<number, number>());
   type Ctl = { at: number; from: number; to: number; fn: () => void };
   let air: Pkt[] = [];
   let ctl: Ctl[] = [];
@@ -110,6 +122,8 @@ function runSwarm(o: SwarmOptions): Result {
     for (const x of due) {
       const i = x.to;
       received++;
+      if (o.rankGate !== false && x.from !== 0) serve[i]!.get(x.from)?.heard(x.seg, x.srank);
+      swarmRank[i]!.set(x.seg, Math.max(swarmRank[i]!.get(x.seg) ?? 0, x.srank));
       const d = dec[i]!.get(x.seg);
       if (!d) {
         dependent++;
@@ -143,9 +157,12 @@ function runSwarm(o: SwarmOptions): Result {
     if (now % 10 === 0) {
       for (let i = 1; i <= N; i++) {
         for (const [seg, d] of dec[i]!) {
+          const cap = o.swarmCap === false ? o.k : swarmCap(o.k, swarmRank[i]!.get(seg) ?? 0, NEED_SWARM_SLACK);
           for (const j of ids) {
-            const n = needShare(o.k, d.rank, N, 1.25, j + now / 10);
-            if (j !== i && j !== 0 && !lost()) ctl.push({ at: now + 1, from: i, to: j, fn: () => serve[j]!.get(i)?.need(seg, n) });
+            if (j === i || j === 0) continue;
+            const n = needShare(cap, d.rank, N, 1.25, j + now / 10);
+            const r = d.rank;
+            if (!lost()) ctl.push({ at: now + 1, from: i, to: j, fn: () => serve[j]!.get(i)?.need(seg, n, o.rankGate === false ? undefined : r) });
           }
         }
       }
@@ -153,12 +170,16 @@ function runSwarm(o: SwarmOptions): Result {
     // Senders.
     for (const j of ids) {
       for (;;) {
-        const to = sched[j]!.next(now, PKT, (t) => serve[j]!.get(t)?.any((g) => freshOf(j, g, t)) ?? false);
+        const myRank = j === 0 || o.rankGate === false ? undefined : (g: number): number => (have[j]!.has(g) ? Infinity : rankOf(j, g));
+        const to = sched[j]!.next(now, PKT, (t) => serve[j]!.get(t)?.any((g) => freshOf(j, g, t), myRank) ?? false);
         if (to === null) break;
-        const seg = serve[j]!.get(to)!.pick((g) => freshOf(j, g, to));
+        const seg = serve[j]!.get(to)!.pick((g) => freshOf(j, g, to), myRank);
         if (seg === null) continue;
         let pkt;
-        if (j === 0) pkt = enc[seg]!.coded();
+        if (j === 0) {
+          pkt = enc[seg]!.coded();
+          serverSent[seg]!++;
+        }
         else if (dec[j]!.has(seg)) pkt = dec[j]!.get(seg)!.recode(rng);
         else {
           let e = peerEnc[j]!.get(seg);
@@ -167,13 +188,15 @@ function runSwarm(o: SwarmOptions): Result {
         }
         if (!pkt) continue;
         if ((j !== 0 && lost()) || lost()) continue; // the sender's uplink (not the server's), then the receiver's downlink
-        air.push({ at: now + 1, from: j, to, seg, coeffs: pkt.coeffs, payload: pkt.payload });
+        air.push({ at: now + 1, from: j, to, seg, coeffs: pkt.coeffs, payload: pkt.payload, srank: j === 0 ? Math.min(o.k, serverSent[seg]!) : rankOf(j, seg) });
       }
     }
   }
   const F = o.segments * o.k;
   const keep = 1 - o.loss;
   const boundMs = Math.max(F / (o.serverUp * 0.95 * keep), F / (o.down * 0.95 * keep), (N * F) / ((o.serverUp + N * o.up * keep) * 0.95 * keep));
+  const res = { makespanMs: now, boundMs, received, dependent, late, depServer };
+  if (process.env['SWARM_LOG']) console.log(JSON.stringify({ field: o.field, loss: o.loss, nodes: N, ...res, depPct: +((100 * dependent) / received).toFixed(2), latePct: +((100 * late) / received).toFixed(2), vsBound: +(now / boundMs).toFixed(3) }));
   return { makespanMs: now, boundMs, received, dependent, late, depServer, ok: doneAt.slice(1).every((t) => t >= 0) };
 }
 
@@ -183,12 +206,24 @@ describe('cooperation in virtual time (server + peers recoding, real codec)', ()
   it('every node decodes every segment, near the bound; dependent packets are counted (GF(2^8))', () => {
     const r = runSwarm(base);
     expect(r.ok).toBe(true);
-    // Measured in this model (1 ms delay, 10 ms budget refresh): 1.10x the Kumar-Ross bound, 20 %
-    // of the packets dependent (peers whose subspace is already inside the receiver's: 2 % of
-    // them come after the segment completed). The issue's target is 2 %: not met; see the note.
+    // Measured in this model (1 ms delay, 10 ms budget refresh): 1.13x the Kumar-Ross bound, 12.5 %
+    // of the packets dependent (21 % before budgets were capped at the swarm's rank), 0.9 % after
+    // the segment completed. The issue's target is 2 %: not met.
     expect(r.makespanMs / r.boundMs).toBeLessThan(1.25);
-    expect(r.dependent / r.received).toBeLessThan(0.3);
+    expect(r.dependent / r.received).toBeLessThan(0.17);
     expect(r.late).toBeLessThan(0.05 * r.received);
+  });
+
+  it('budgets capped at the swarm\'s rank and the rank gate cut dependent packets, not speed', () => {
+    for (const seed of [7, 11]) {
+      for (const loss of [0, 0.05]) {
+        const now = runSwarm({ ...base, seed, loss });
+        const before = runSwarm({ ...base, seed, loss, swarmCap: false, rankGate: false });
+        // Measured: 19-21 % dependent before, 11-13 % now; makespan within 2 %.
+        expect(now.dependent / now.received).toBeLessThan(0.75 * (before.dependent / before.received));
+        expect(now.makespanMs).toBeLessThan(1.05 * before.makespanMs);
+      }
+    }
   });
 
   it('5 % loss on every link costs little more than the lost capacity', () => {
@@ -203,6 +238,11 @@ describe('cooperation in virtual time (server + peers recoding, real codec)', ()
   it('GF(2) (the sparse variant\'s field) also completes, with more dependent packets', () => {
     const r = runSwarm({ ...base, field: 'gf2', k: 64, segments: 6, window: 1 });
     expect(r.ok).toBe(true);
+    // The sparse variant's code: band 16, cyclic (coded/codec); the server's packets need about k + 2
+    // to full rank, as dense GF(2) does.
+    const banded = runSwarm({ ...base, field: 'gf2', k: 64, segments: 6, window: 1, band: 16 });
+    expect(banded.ok).toBe(true);
+    expect(banded.makespanMs / banded.boundMs).toBeLessThan(1.4);
   });
 
   it('without cooperation the server alone would need N times longer: the peers really help', () => {

@@ -29,6 +29,11 @@ import { fileURLToPath } from 'node:url';
 
 export const CODED_PORT = 7000;
 export const FANOUT_JS = fileURLToPath(new URL('../../../cli/fanout.js', import.meta.url));
+/**
+ * Node's flags for the coded programs: the codec's fast kernel needs relaxed SIMD, behind a flag
+ * on Node 20 (on by default from Node 22, where the flag is not needed).
+ */
+export const NODE_FLAGS: string[] = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
 /** Fraction of its link rate the server paces at (the client's own is coded/client.ts's headroom). */
 export const SERVER_HEADROOM = 0.95;
 /** UDP payload per link byte of a full-size frame. */
@@ -99,7 +104,7 @@ export const coded: Protocol<CodedOptions> = {
       node: { role: 'source' },
       label: 'coded server',
       argv: [
-        process.execPath, FANOUT_JS, 'coded', 'serve',
+        process.execPath, ...NODE_FLAGS, FANOUT_JS, 'coded', 'serve',
         '--file', ctx.srcFile,
         '--listen', `${src}:${CODED_PORT}`,
         '--rate-kbps', kbpsArg(t.sender.upBps, SERVER_HEADROOM),
@@ -118,7 +123,7 @@ export const coded: Protocol<CodedOptions> = {
       node: { role: 'receiver', index: r.index },
       label: `coded client ${r.index}`,
       argv: [
-        process.execPath, FANOUT_JS, 'coded', 'join',
+        process.execPath, ...NODE_FLAGS, FANOUT_JS, 'coded', 'join',
         '--server', `${src}:${CODED_PORT}`,
         '--node', String(r.index + 1),
         '--listen', `${ctx.address({ role: 'receiver', index: r.index })}:${CODED_PORT}`,
