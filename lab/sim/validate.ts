@@ -13,6 +13,7 @@ import type { ContenderName } from '../types.js';
 import { resolveContender } from '../protocols/index.js';
 import { median } from '../results/stats.js';
 import { loadScenario } from '../scenario/index.js';
+import { isSweepFile } from '../sweep/expand.js';
 import type { ScenarioResults } from '../types.js';
 
 export const VALIDATION_TOLERANCE = 0.1;
@@ -85,7 +86,10 @@ export interface ValidationRow {
 export function validate(scenarioPaths: readonly string[], ref: Reference, tolerance = VALIDATION_TOLERANCE): ValidationRow[] {
   const rows: ValidationRow[] = [];
   for (const path of scenarioPaths) {
-    const t = loadScenario(path, { netem: false });
+    // A sweep is many scenarios, none of them in the reference by its file's name.
+    if (isSweepFile(path)) continue;
+    // Loss is simulated as capacity scaled by (1 - p) whatever the kernel would shape it with.
+    const t = loadScenario(path, { netem: false, nftables: true });
     const emulated = ref.scenarios[t.name];
     if (!emulated) continue;
     for (const strategy of t.strategies) {
