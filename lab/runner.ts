@@ -327,7 +327,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       for (const e of live) if (e.spec.go && e.proc && e.exitCode === undefined) e.proc.kill(e.spec.go);
     }
     // The origin may have been set by the last phase's own first line; wait for the end.
-    const limitS = o.timeoutS ?? Math.max(60, 20 * bound.seconds);
+    const limitS = o.timeoutS ?? Math.max(60, 20 * bound.seconds, proto.timeLimitS?.(t, o.options, fileBytes, o.variant) ?? 0);
     const deadline = (originMs ?? Date.now()) + limitS * 1000;
     for (;;) {
       const driverLive = live.filter((e) => e.spec.driver && e.exitCode === undefined);
@@ -345,7 +345,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
       if (drivers.length === 0 && settled()) break;
       if (Date.now() >= deadline) {
         const late = live.find((e) => e.spec.driver && e.exitCode === undefined);
-        if (late) throw new RunError(`${late.spec.label} did not finish within ${limitS.toFixed(0)} s (the run's time limit: 20x the bound, at least 60 s)`);
+        if (late) throw new RunError(`${late.spec.label} did not finish within ${limitS.toFixed(0)} s (the run's time limit: 20x the bound, at least 60 s, or what the protocol asks for)`);
         for (const n of nodes) if (n.doneMs === null && n.error === null) n.error = `not done after ${limitS.toFixed(0)} s (the run's time limit)`;
         break;
       }

@@ -153,6 +153,12 @@ export interface Protocol<O = unknown> {
   verify(ctx: RunContext<O>, index: number): Promise<string | null>;
   /** The variant, when the bound depends on it (p2mp-ftp: stop-and-wait is always unicast). */
   lowerBound(t: Topology, options: O, fileBytes: number, variant?: string): Bound;
+  /**
+   * A longer time limit than the runner's default (20x the bound, at least 60 s), for a protocol
+   * whose own design keeps it far from the bound (stop-and-wait waits out a timeout per lost
+   * segment): the run is stopped as failed only after this many seconds.
+   */
+  timeLimitS?(t: Topology, options: O, fileBytes: number, variant: string): number;
   /** Figures that override what the runner measured from events (optional). */
   figures?(ctx: RunContext<O>): RunFigures | null;
   /** A simulated run, when the flow simulator models this protocol. */

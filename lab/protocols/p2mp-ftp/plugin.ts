@@ -222,6 +222,23 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     return { seconds: b.seconds, binding: `${b.mode}:${b.binding}` };
   },
 
+  timeLimitS(t, o, fileBytes, variant) {
+    // Stop-and-wait waits out a timeout per round in which some receiver's data or ACK was lost,
+    // far from any bandwidth bound: allow three times the expected rounds' timeouts. The expected
+    // number of timeouts per segment is that of the largest of n geometric counts:
+    // sum over k >= 1 of (1 - prod_i (1 - r_i^k)), r_i the chance a round fails for receiver i.
+    if (variant !== 'stop-and-wait') return 0;
+    const segments = Math.ceil(fileBytes / o.mss) + 1;
+    const r = t.receivers.map((x) => 1 - (1 - o.p) * (1 - (x.lossDownPct ?? 0) / 100) * (1 - (x.lossUpPct ?? 0) / 100));
+    let expected = 0;
+    for (let k = 1; k <= 400; k++) {
+      const term = 1 - r.reduce((a, ri) => a * (1 - ri ** k), 1);
+      expected += term;
+      if (term < 1e-9) break;
+    }
+    return 60 + 3 * segments * ((o.timeoutMs * expected) / 1000 + 0.001 * t.receivers.length);
+  },
+
   figures(ctx): RunFigures | null {
     const s = summaries.get(ctx);
     if (!s) return null;
