@@ -17,7 +17,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { simulateFlood } from '../../protocols/floodclone/sim.js';
 import { parseSizeBytes } from '../../core/units.js';
-import { kumarRossBound } from '../bound-whole.js';
+import { boundSites, kumarRossBound } from '../bound-whole.js';
+import { flowLinks } from '../sim/links.js';
+import { siteOfReceiver } from '../scenario/sites.js';
 import { TCP_PAYLOAD_PER_FRAME } from '../bound.js';
 import { FANOUT_JS } from '../hosts.js';
 import { at, readObject, readUnit } from '../scenario/read.js';
@@ -138,10 +140,29 @@ export const floodclone: Protocol<FloodOptions> = {
       sourceUpBps: t.sender.upBps,
       nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
       events: t.events,
+      sites: boundSites(t.sites),
       goodputFactor: floodGoodput(o.chunkBytes),
     });
   },
 };
+
+/**
+ * The sites' trunks as the simulator's extra links: capacities (trunk up of site k at 2k, trunk
+ * down at 2k + 1, payload bytes/s) and each peer-to-peer flow's trunks from lab/sim/links.ts
+ * `flowLinks` (a flow inside a site crosses none, one between a site and the rest crosses one,
+ * one between two sites both).
+ */
+export function floodSimTrunks(t: Pick<Topology, 'receivers' | 'sites'>, pay: (bps: number) => number): { caps: number[]; route(from: number, to: number): number[] } | undefined {
+  const sites = t.sites ?? [];
+  if (sites.length === 0) return undefined;
+  const siteOf = siteOfReceiver(sites);
+  const caps = sites.flatMap((s) => [pay(s.upBps), pay(s.downBps)]);
+  return {
+    caps,
+    route: (from, to) =>
+      flowLinks(t, from, to, siteOf).flatMap((l) => (l.kind === 'trunk-up' ? [2 * l.site] : l.kind === 'trunk-down' ? [2 * l.site + 1] : [])),
+  };
+}
 
 /** A simulated run of `floodclone` on topology `t`, as the lab records runs. */
 export function simulatedFloodRun(t: Topology, variant: string, contender: string, repeat: number): RunResult {
@@ -157,6 +178,7 @@ export function simulatedFloodRun(t: Topology, variant: string, contender: strin
     sourceUp: pay(t.sender.upBps),
     nodes: t.receivers.map((x) => ({ up: pay(x.upBps) * (1 - (x.lossUpPct ?? 0) / 100), down: pay(x.downBps) * (1 - (x.lossDownPct ?? 0) / 100) })),
     changes,
+    extra: floodSimTrunks(t, pay),
     limitMs: Math.max(60_000, 20_000 * bound.seconds),
   });
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);

@@ -27,6 +27,12 @@ export interface FloodSimInput {
   tickMs?: number;
   /** Give up at this simulated time. */
   limitMs?: number;
+  /**
+   * Shared links beyond each node's up and down (the trunks of sites): their capacities (payload
+   * bytes/s; changes do not touch them) and, for a flow from `from` to `to` (-1: the source), the
+   * indexes into `caps` of those it crosses. Without it, a flow crosses only the two node links.
+   */
+  extra?: { caps: number[]; route(from: number, to: number): number[] };
 }
 
 export interface FloodSimResult {
@@ -38,6 +44,8 @@ export interface FloodSimResult {
   freshSent: number;
   directSent: number;
   steps: number;
+  /** Chunks delivered across each extra link (one per chunk copy that crossed it, duplicates included). */
+  extraChunks: number[];
 }
 
 interface Conn {
@@ -45,6 +53,10 @@ interface Conn {
   to: number;
   queue: number[];
   active: { chunk: number; left: number } | null;
+  /** The links it crosses, as indexes into the solver's capacities. */
+  links: number[];
+  /** Its extra links (indexes into FloodSimInput.extra.caps). */
+  extra: number[];
 }
 
 const EPS = 1e-6;
@@ -64,7 +76,10 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
   const conn = (from: number, to: number): Conn => {
     const key = `${from}>${to}`;
     let c = conns.get(key);
-    if (!c) conns.set(key, (c = { from, to, queue: [], active: null }));
+    if (!c) {
+      const extra = i.extra?.route(from, to) ?? [];
+      conns.set(key, (c = { from, to, queue: [], active: null, extra, links: [from < 0 ? 0 : 1 + from, 1 + n + to, ...extra.map((x) => 1 + 2 * n + x)] }));
+    }
     return c;
   };
   // Handles in node k's picker: 0 the source, j + 1 node j.
@@ -76,6 +91,7 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
   const doneMs: (number | null)[] = up.map(() => null);
   const firstByteMs: (number | null)[] = up.map(() => null);
   const upBytes = up.map(() => 0);
+  const extraChunks = (i.extra?.caps ?? []).map(() => 0);
   let sourceUpBytes = 0;
   let now = 0;
   let steps = 0;
@@ -136,6 +152,7 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
   };
   const complete = (c: Conn, chunk: number): void => {
     const k = c.to;
+    for (const x of c.extra) extraChunks[x]!++;
     const v = pickers[k]!.onChunk(c.from + 1, chunk, true, now);
     if (v === 'store') {
       firstByteMs[k] ??= now;
@@ -151,8 +168,8 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
     steps++;
     // Rates of every connection with a chunk in progress.
     const active = [...conns.values()].filter((c) => c.active !== null);
-    const caps: number[] = [i.sourceUp, ...up, ...down];
-    const flows: FairFlow[] = active.map((c) => ({ links: [c.from < 0 ? 0 : 1 + c.from, 1 + n + c.to] }));
+    const caps: number[] = [i.sourceUp, ...up, ...down, ...(i.extra?.caps ?? [])];
+    const flows: FairFlow[] = active.map((c) => ({ links: c.links }));
     const rates = active.length > 0 ? maxMinRates(flows, caps.map((x) => (Number.isFinite(x) ? x : 1e15))) : [];
     let dt = nextTick - now;
     for (const t of timed) dt = Math.min(dt, t.t - now);
@@ -184,5 +201,5 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
     }
     feedSource();
   }
-  return { doneMs, firstByteMs, upBytes, sourceUpBytes, duplicates: pickers.reduce((a, p) => a + p.duplicates, 0), freshSent: sched.freshSent, directSent: sched.directSent, steps };
+  return { doneMs, firstByteMs, upBytes, sourceUpBytes, duplicates: pickers.reduce((a, p) => a + p.duplicates, 0), freshSent: sched.freshSent, directSent: sched.directSent, steps, extraChunks };
 }
