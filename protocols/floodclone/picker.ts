@@ -49,6 +49,12 @@ export interface PickerConfig {
    */
   minCancelMs?: number;
   cancelFactor?: number;
+  /**
+   * Leave a chunk to a holder measured at least this many times faster: a peer is asked only for
+   * chunks no such holder has (0 turns this off). Behind a shared trunk the neighbours are the fast
+   * holders, so a chunk already inside the site is relayed there instead of crossing the trunk again.
+   */
+  preferFaster?: number;
 }
 
 interface Outstanding {
@@ -104,6 +110,7 @@ export class Picker {
       freshBacklogMs: c.freshBacklogMs ?? 600,
       minCancelMs: c.minCancelMs ?? 300,
       cancelFactor: c.cancelFactor ?? 3,
+      preferFaster: c.preferFaster ?? 2,
     };
     this.have = new Uint8Array(c.chunks);
     this.everHeld = new Uint8Array(c.chunks);
@@ -272,8 +279,11 @@ export class Picker {
     const peers = [...this.peers.values()].sort((a, b) => score(b) - score(a));
     for (const p of peers) {
       let free = this.slots(p) - p.outstanding.size;
+      if (free <= 0) continue;
+      const f = this.cfg.preferFaster;
+      const faster = f > 0 && p.rate !== null ? peers.filter((q) => !q.isSource && q.rate !== null && q.rate * q.trust >= f * p.rate! * p.trust) : [];
       while (free > 0) {
-        const c = this.choose(p);
+        const c = this.choose(p, faster);
         if (c < 0) break;
         if (p.outstanding.size === 0) p.busySinceMs = nowMs;
         p.outstanding.set(c, { sentMs: nowMs, cancelling: false });
@@ -306,8 +316,11 @@ export class Picker {
     return out;
   }
 
-  /** The chunk to ask `p` for: missing, not asked for, held by p, rarest first; -1 if none. */
-  private choose(p: Peer): number {
+  /**
+   * The chunk to ask `p` for: missing, not asked for, held by p and by none of `faster` (peers
+   * measured much faster: it is left to them), rarest first; -1 if none.
+   */
+  private choose(p: Peer, faster: readonly Peer[] = []): number {
     let best = -1;
     let bestAvail = Infinity;
     let bestTie = 0;
@@ -318,7 +331,10 @@ export class Picker {
         // request could cross the same chunk sent as fresh). After NOFRESH, anything goes.
         if (!this.everHeld[c] && !this.freshExhausted) continue;
       } else if (!p.holds[c]) continue;
-      const a = this.avail[c]!;
+      if (faster.length > 0 && faster.some((q) => q.holds[c])) continue;
+      // From a far peer (some holder is much faster), seeded order instead of rarest first: the
+      // neighbours, who see the same rarity, would otherwise all pull the same new chunk across.
+      const a = faster.length > 0 ? 0 : this.avail[c]!;
       const t = this.tie(c);
       if (a < bestAvail || (a === bestAvail && t < bestTie)) {
         best = c;
