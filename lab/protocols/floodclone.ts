@@ -33,6 +33,8 @@ export const CHUNK_HEADER_BYTES = 9;
 
 export interface FloodOptions {
   chunkBytes: number;
+  /** Simulator only: each node meshes with this many random peers (absent: all, as the TCP driver does). */
+  simDegree?: number;
 }
 
 export const FLOOD_DEFAULTS: FloodOptions = { chunkBytes: 256 * 1024 };
@@ -54,7 +56,7 @@ export const floodclone: Protocol<FloodOptions> = {
   parseOptions(raw, path, issues) {
     if (raw === undefined) return { ...FLOOD_DEFAULTS };
     const before = issues.count;
-    const o = readObject(raw, path, issues, ['chunkSize'] as const);
+    const o = readObject(raw, path, issues, ['chunkSize', 'simDegree'] as const);
     if (!o) return undefined;
     const out = { ...FLOOD_DEFAULTS };
     if (o['chunkSize'] !== undefined) {
@@ -63,6 +65,11 @@ export const floodclone: Protocol<FloodOptions> = {
         if (b < 16 * 1024 || b > 16 * 1024 * 1024) issues.add(at(path, 'chunkSize'), 'expected 16KiB to 16MiB');
         else out.chunkBytes = b;
       }
+    }
+    const d = o['simDegree'];
+    if (d !== undefined) {
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 2 || d % 2 !== 0) issues.add(at(path, 'simDegree'), 'expected an even integer >= 2 (simulator only: peers per node)');
+      else out.simDegree = d;
     }
     return issues.count > before ? undefined : out;
   },
@@ -179,6 +186,7 @@ export function simulatedFloodRun(t: Topology, variant: string, contender: strin
     nodes: t.receivers.map((x) => ({ up: pay(x.upBps) * (1 - (x.lossUpPct ?? 0) / 100), down: pay(x.downBps) * (1 - (x.lossDownPct ?? 0) / 100) })),
     changes,
     extra: floodSimTrunks(t, pay),
+    ...(o.simDegree !== undefined ? { degree: o.simDegree } : {}),
     limitMs: Math.max(60_000, 20_000 * bound.seconds),
   });
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);
