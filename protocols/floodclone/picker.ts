@@ -281,7 +281,14 @@ export class Picker {
       let free = this.slots(p) - p.outstanding.size;
       if (free <= 0) continue;
       const f = this.cfg.preferFaster;
-      const faster = f > 0 && p.rate !== null ? peers.filter((q) => !q.isSource && q.rate !== null && q.rate * q.trust >= f * p.rate! * p.trust) : [];
+      const faster: Peer[] = [];
+      if (f > 0 && p.rate !== null) {
+        // `peers` is sorted by score: the much faster ones come first.
+        for (const q of peers) {
+          if (score(q) < f * p.rate * p.trust) break;
+          if (!q.isSource && q.rate !== null) faster.push(q);
+        }
+      }
       while (free > 0) {
         const c = this.choose(p, faster);
         if (c < 0) break;
@@ -294,6 +301,10 @@ export class Picker {
     }
     // 3. Requests stuck behind a slow link, for chunks another live peer could bring much sooner:
     //    cancel them (the peer answers CANCELLED if it had not started; only then is it asked again).
+    // Peers that could take one more request now (the same for every candidate below: cancelling
+    // frees nothing until CANCELLED), with when they would bring it.
+    const open = peers.filter((q) => q.rate !== null && q.outstanding.size < this.slots(q)).map((q) => ({ q, etaMs: ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate! * q.trust) }));
+    if (open.length === 0) return out;
     for (const p of peers) {
       let position = 0;
       for (const [c, o] of p.outstanding) {
@@ -302,10 +313,9 @@ export class Picker {
         if (o.cancelling || waited < this.cfg.minCancelMs) continue;
         // What is left of this request's expected time at p (unmeasured: it has taken this long already).
         const leftMs = p.rate === null ? waited : Math.max(0, (position * this.chunkBytes * 1000) / (p.rate * p.trust) - waited);
-        const better = peers.some((q) => {
-          if (q === p || q.rate === null || q.outstanding.size >= this.slots(q)) return false;
+        const better = open.some(({ q, etaMs }) => {
+          if (q === p) return false;
           if (q.isSource ? !this.everHeld[c] : !q.holds[c]) return false;
-          const etaMs = ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate * q.trust);
           return this.cfg.cancelFactor * etaMs < Math.max(leftMs, waited / this.cfg.cancelFactor);
         });
         if (!better) continue;
