@@ -8,7 +8,7 @@
  * byte that is not chunk payload: frame headers, HAVE, REQUEST, ...) and duplicate chunks.
  *
  * Simulated (`--backend sim`): protocols/floodclone/sim.ts runs the same picker and source
- * scheduler over max-min shared peer-to-peer flows; for tens of nodes (a max-min solve per event).
+ * scheduler over max-min shared peer-to-peer flows, sites' trunks included (floodSimTrunks).
  *
  * Backends: netns only. Docker would need the compiled CLI in the protocol image
  * (lab/docker/protocol-image.ts PROTOCOL_MODULES); not done and not tested, so the lab refuses it.
