@@ -8,7 +8,7 @@
  * byte that is not chunk payload: frame headers, HAVE, REQUEST, ...) and duplicate chunks.
  *
  * Simulated (`--backend sim`): protocols/floodclone/sim.ts runs the same picker and source
- * scheduler over max-min shared peer-to-peer flows; for tens of nodes (a max-min solve per event).
+ * scheduler over max-min shared peer-to-peer flows, sites' trunks included (floodSimTrunks).
  *
  * Backends: netns only. Docker would need the compiled CLI in the protocol image
  * (lab/docker/protocol-image.ts PROTOCOL_MODULES); not done and not tested, so the lab refuses it.
@@ -17,7 +17,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { simulateFlood } from '../../protocols/floodclone/sim.js';
 import { parseSizeBytes } from '../../core/units.js';
-import { kumarRossBound } from '../bound-whole.js';
+import { boundSites, kumarRossBound } from '../bound-whole.js';
+import { flowLinks } from '../sim/links.js';
+import { siteOfReceiver } from '../scenario/sites.js';
 import { TCP_PAYLOAD_PER_FRAME } from '../bound.js';
 import { FANOUT_JS } from '../hosts.js';
 import { at, readObject, readUnit } from '../scenario/read.js';
@@ -31,6 +33,8 @@ export const CHUNK_HEADER_BYTES = 9;
 
 export interface FloodOptions {
   chunkBytes: number;
+  /** Simulator only: each node meshes with this many random peers (absent: all, as the TCP driver does). */
+  simDegree?: number;
 }
 
 export const FLOOD_DEFAULTS: FloodOptions = { chunkBytes: 256 * 1024 };
@@ -52,7 +56,7 @@ export const floodclone: Protocol<FloodOptions> = {
   parseOptions(raw, path, issues) {
     if (raw === undefined) return { ...FLOOD_DEFAULTS };
     const before = issues.count;
-    const o = readObject(raw, path, issues, ['chunkSize'] as const);
+    const o = readObject(raw, path, issues, ['chunkSize', 'simDegree'] as const);
     if (!o) return undefined;
     const out = { ...FLOOD_DEFAULTS };
     if (o['chunkSize'] !== undefined) {
@@ -61,6 +65,11 @@ export const floodclone: Protocol<FloodOptions> = {
         if (b < 16 * 1024 || b > 16 * 1024 * 1024) issues.add(at(path, 'chunkSize'), 'expected 16KiB to 16MiB');
         else out.chunkBytes = b;
       }
+    }
+    const d = o['simDegree'];
+    if (d !== undefined) {
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 2 || d % 2 !== 0) issues.add(at(path, 'simDegree'), 'expected an even integer >= 2 (simulator only: peers per node)');
+      else out.simDegree = d;
     }
     return issues.count > before ? undefined : out;
   },
@@ -138,10 +147,29 @@ export const floodclone: Protocol<FloodOptions> = {
       sourceUpBps: t.sender.upBps,
       nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
       events: t.events,
+      sites: boundSites(t.sites),
       goodputFactor: floodGoodput(o.chunkBytes),
     });
   },
 };
+
+/**
+ * The sites' trunks as the simulator's extra links: capacities (trunk up of site k at 2k, trunk
+ * down at 2k + 1, payload bytes/s) and each peer-to-peer flow's trunks from lab/sim/links.ts
+ * `flowLinks` (a flow inside a site crosses none, one between a site and the rest crosses one,
+ * one between two sites both).
+ */
+export function floodSimTrunks(t: Pick<Topology, 'receivers' | 'sites'>, pay: (bps: number) => number): { caps: number[]; route(from: number, to: number): number[] } | undefined {
+  const sites = t.sites ?? [];
+  if (sites.length === 0) return undefined;
+  const siteOf = siteOfReceiver(sites);
+  const caps = sites.flatMap((s) => [pay(s.upBps), pay(s.downBps)]);
+  return {
+    caps,
+    route: (from, to) =>
+      flowLinks(t, from, to, siteOf).flatMap((l) => (l.kind === 'trunk-up' ? [2 * l.site] : l.kind === 'trunk-down' ? [2 * l.site + 1] : [])),
+  };
+}
 
 /** A simulated run of `floodclone` on topology `t`, as the lab records runs. */
 export function simulatedFloodRun(t: Topology, variant: string, contender: string, repeat: number): RunResult {
@@ -157,6 +185,8 @@ export function simulatedFloodRun(t: Topology, variant: string, contender: strin
     sourceUp: pay(t.sender.upBps),
     nodes: t.receivers.map((x) => ({ up: pay(x.upBps) * (1 - (x.lossUpPct ?? 0) / 100), down: pay(x.downBps) * (1 - (x.lossDownPct ?? 0) / 100) })),
     changes,
+    extra: floodSimTrunks(t, pay),
+    ...(o.simDegree !== undefined ? { degree: o.simDegree } : {}),
     limitMs: Math.max(60_000, 20_000 * bound.seconds),
   });
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);

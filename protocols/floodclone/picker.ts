@@ -49,6 +49,12 @@ export interface PickerConfig {
    */
   minCancelMs?: number;
   cancelFactor?: number;
+  /**
+   * Leave a chunk to a holder measured at least this many times faster: a peer is asked only for
+   * chunks no such holder has (0 turns this off). Behind a shared trunk the neighbours are the fast
+   * holders, so a chunk already inside the site is relayed there instead of crossing the trunk again.
+   */
+  preferFaster?: number;
 }
 
 interface Outstanding {
@@ -104,6 +110,7 @@ export class Picker {
       freshBacklogMs: c.freshBacklogMs ?? 600,
       minCancelMs: c.minCancelMs ?? 300,
       cancelFactor: c.cancelFactor ?? 3,
+      preferFaster: c.preferFaster ?? 2,
     };
     this.have = new Uint8Array(c.chunks);
     this.everHeld = new Uint8Array(c.chunks);
@@ -272,8 +279,18 @@ export class Picker {
     const peers = [...this.peers.values()].sort((a, b) => score(b) - score(a));
     for (const p of peers) {
       let free = this.slots(p) - p.outstanding.size;
+      if (free <= 0) continue;
+      const f = this.cfg.preferFaster;
+      const faster: Peer[] = [];
+      if (f > 0 && p.rate !== null) {
+        // `peers` is sorted by score: the much faster ones come first.
+        for (const q of peers) {
+          if (score(q) < f * p.rate * p.trust) break;
+          if (!q.isSource && q.rate !== null) faster.push(q);
+        }
+      }
       while (free > 0) {
-        const c = this.choose(p);
+        const c = this.choose(p, faster);
         if (c < 0) break;
         if (p.outstanding.size === 0) p.busySinceMs = nowMs;
         p.outstanding.set(c, { sentMs: nowMs, cancelling: false });
@@ -284,6 +301,10 @@ export class Picker {
     }
     // 3. Requests stuck behind a slow link, for chunks another live peer could bring much sooner:
     //    cancel them (the peer answers CANCELLED if it had not started; only then is it asked again).
+    // Peers that could take one more request now (the same for every candidate below: cancelling
+    // frees nothing until CANCELLED), with when they would bring it.
+    const open = peers.filter((q) => q.rate !== null && q.outstanding.size < this.slots(q)).map((q) => ({ q, etaMs: ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate! * q.trust) }));
+    if (open.length === 0) return out;
     for (const p of peers) {
       let position = 0;
       for (const [c, o] of p.outstanding) {
@@ -292,10 +313,9 @@ export class Picker {
         if (o.cancelling || waited < this.cfg.minCancelMs) continue;
         // What is left of this request's expected time at p (unmeasured: it has taken this long already).
         const leftMs = p.rate === null ? waited : Math.max(0, (position * this.chunkBytes * 1000) / (p.rate * p.trust) - waited);
-        const better = peers.some((q) => {
-          if (q === p || q.rate === null || q.outstanding.size >= this.slots(q)) return false;
+        const better = open.some(({ q, etaMs }) => {
+          if (q === p) return false;
           if (q.isSource ? !this.everHeld[c] : !q.holds[c]) return false;
-          const etaMs = ((q.outstanding.size + 1) * this.chunkBytes * 1000) / (q.rate * q.trust);
           return this.cfg.cancelFactor * etaMs < Math.max(leftMs, waited / this.cfg.cancelFactor);
         });
         if (!better) continue;
@@ -306,8 +326,11 @@ export class Picker {
     return out;
   }
 
-  /** The chunk to ask `p` for: missing, not asked for, held by p, rarest first; -1 if none. */
-  private choose(p: Peer): number {
+  /**
+   * The chunk to ask `p` for: missing, not asked for, held by p and by none of `faster` (peers
+   * measured much faster: it is left to them), rarest first; -1 if none.
+   */
+  private choose(p: Peer, faster: readonly Peer[] = []): number {
     let best = -1;
     let bestAvail = Infinity;
     let bestTie = 0;
@@ -318,7 +341,10 @@ export class Picker {
         // request could cross the same chunk sent as fresh). After NOFRESH, anything goes.
         if (!this.everHeld[c] && !this.freshExhausted) continue;
       } else if (!p.holds[c]) continue;
-      const a = this.avail[c]!;
+      if (faster.length > 0 && faster.some((q) => q.holds[c])) continue;
+      // From a far peer (some holder is much faster), seeded order instead of rarest first: the
+      // neighbours, who see the same rarity, would otherwise all pull the same new chunk across.
+      const a = faster.length > 0 ? 0 : this.avail[c]!;
       const t = this.tie(c);
       if (a < bestAvail || (a === bestAvail && t < bestTie)) {
         best = c;

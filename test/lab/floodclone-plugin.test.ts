@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { TCP_PAYLOAD_PER_FRAME } from '../../lab/bound.js';
 import { kumarRossBound } from '../../lab/bound-whole.js';
-import { FLOOD_DEFAULTS, floodclone, floodGoodput, type FloodOptions } from '../../lab/protocols/floodclone.js';
+import { FLOOD_DEFAULTS, floodclone, floodGoodput, floodSimTrunks, simulatedFloodRun, type FloodOptions } from '../../lab/protocols/floodclone.js';
 import type { NodeRef, RunContext } from '../../lab/protocols/types.js';
 import { Issues } from '../../lab/scenario/errors.js';
 import type { Topology } from '../../lab/types.js';
@@ -63,5 +63,29 @@ describe('floodclone plug-in', () => {
     expect(floodGoodput(65536)).toBeCloseTo(TCP_PAYLOAD_PER_FRAME * (65536 / 65545), 12);
     const ref = kumarRossBound({ fileBytes: 1 << 20, sourceUpBps: 40e6, nodes: t.receivers.map(() => ({ downBps: 20e6, upBps: 10e6 })), events: [], goodputFactor: floodGoodput(65536) });
     expect(b).toEqual({ seconds: ref.seconds, binding: ref.binding, terms: ref.terms });
+  });
+
+  it('takes the sites into its bound and routes simulated peer flows over their trunks', () => {
+    const t = { ...topology(4), sites: [{ name: 'east', receivers: [0, 1], upBps: 1e6, downBps: 2e6 }] };
+    const b = floodclone.lowerBound(t, { chunkBytes: 65536 }, 1 << 20);
+    expect(b.binding).toBe('site-down');
+    const tr = floodSimTrunks(t, (bps) => bps / 8)!;
+    expect(tr.caps).toEqual([1e6 / 8, 2e6 / 8]);
+    expect(tr.route(0, 1)).toEqual([]);
+    expect(tr.route(-1, 0)).toEqual([1]);
+    expect(tr.route(1, 3)).toEqual([0]);
+    expect(tr.route(2, 3)).toEqual([]);
+    expect(floodSimTrunks(topology(4), (bps) => bps)).toBeUndefined();
+    // The simulated run cannot beat the site-down bound: the trunk is shared.
+    const r = simulatedFloodRun({ ...t, transfer: { ...t.transfer, options: { floodclone: { chunkBytes: 65536 } } } }, 'mutualcast', 'floodclone/mutualcast', 1);
+    expect(r.failedReceivers).toBe(0);
+    expect(r.efficiency).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reads simDegree (simulator only) and rejects an odd one', () => {
+    const issues = new Issues();
+    expect(floodclone.parseOptions({ simDegree: 16 }, 'transfer.floodclone', issues)).toEqual({ ...FLOOD_DEFAULTS, simDegree: 16 });
+    expect(floodclone.parseOptions({ simDegree: 3 }, 'transfer.floodclone', issues)).toBeUndefined();
+    expect(issues.count).toBe(1);
   });
 });
