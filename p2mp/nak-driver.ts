@@ -139,6 +139,7 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
         if (tx === null) break;
         if (tx.kind === 'bye') sendTo(frame({ type: 'bye' }), tx.to);
         else if (tx.kind === 'status') sendTo(frame({ type: 'status', fileBytes, segBytes: o.segBytes, sentSegs: m.sentSegs, sha256: sha }), tx.to);
+        else if (tx.kind === 'repair') throw new Error('nak driver: parity repairs are not wired into the driver yet (blockSegs must be 0)');
         else {
           const len = Math.min(o.segBytes, fileBytes - tx.seg * o.segBytes);
           readSync(fd, segBuf, 0, len, tx.seg * o.segBytes);
@@ -245,7 +246,7 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       if (now - lastValidMs > (o.idleMs ?? 60_000)) return end(`nothing from the sender for ${((o.idleMs ?? 60_000) / 1000).toFixed(0)} s`);
       if (sender !== null && session !== null) {
         const tx = m.poll(now);
-        if (tx) s.send(encodeNak(session, tx.kind === 'nak' ? { type: 'nak', held: tx.held, ranges: tx.ranges } : { type: 'complete' }), sender.port, sender.address);
+        if (tx) s.send(encodeNak(session, tx.kind === 'nak' ? { type: 'nak', held: tx.held, ranges: tx.ranges } : tx.kind === 'bnak' ? { type: 'bnak', held: tx.held, needs: tx.needs } : { type: 'complete' }), sender.port, sender.address);
       }
       if (m.finished) return end();
       const wake = Math.min(m.nextWakeMs(nowMs()), nowMs() + 1000);
@@ -270,6 +271,11 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       } else if (rinfo.address !== sender.address || rinfo.port !== sender.port) return;
       lastValidMs = nowMs();
       if (f.type === 'status') {
+        if ((f.blockSegs ?? 0) > 0) {
+          const e = 'the sender announces parity repairs (blockSegs > 0): this receiver does not decode them yet';
+          o.out.event({ event: 'error', message: e });
+          return end(e);
+        }
         const err = m.onStatus(nowMs(), f, f.sentSegs);
         if (err) {
           o.out.event({ event: 'error', message: err });

@@ -35,6 +35,7 @@ import { RunError } from '../../hosts.js';
 import { topologyFileBytes } from '../../sim/backend.js';
 import { sawSimInput, sawSimReceivers, simulateSaw } from './sim.js';
 import { simulateNak } from './sim-nak.js';
+import { MAX_BLOCK_SEGS, REPAIR_HEADER_BYTES } from '../../../p2mp/nak-wire.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from '../types.js';
 import type { Topology } from '../../types.js';
 
@@ -52,11 +53,16 @@ export interface P2mpOptions {
   rateBps: number | null;
   mode: 'unicast' | 'multicast';
   group: string;
+  /**
+   * nak: repairs as parity over blocks of this many segments (0: plain retransmissions). For now
+   * in the simulator only (the real driver does not code yet: a lab run with block > 0 is refused).
+   */
+  blockSegs: number;
 }
 
 /** 1400 data bytes: a stop-and-wait segment is one 1478-byte frame, a nak segment 1470. */
-export const P2MP_DEFAULTS: P2mpOptions = { mss: 1400, p: 0, timeoutMs: 30, rateBps: null, mode: 'multicast', group: '239.255.77.35' };
-const KEYS = ['mss', 'p', 'timeout', 'rate', 'mode', 'group'] as const;
+export const P2MP_DEFAULTS: P2mpOptions = { mss: 1400, p: 0, timeoutMs: 30, rateBps: null, mode: 'multicast', group: '239.255.77.35', blockSegs: 0 };
+const KEYS = ['mss', 'p', 'timeout', 'rate', 'mode', 'group', 'block'] as const;
 /** A segment and its headers in one frame of MTU 1500 (nak's 16-byte header is the larger). */
 const MAX_LAB_MSS = 1500 - 20 - 8 - 16;
 const RATE_MARGIN = 0.97;
@@ -120,6 +126,12 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
         issues.add(at(path, 'group'), 'expected an IPv4 multicast address (224.0.0.0/4), e.g. 239.255.77.35');
       } else out.group = g;
     }
+    if (o['block'] !== undefined) {
+      const v = o['block'];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_BLOCK_SEGS) issues.add(at(path, 'block'), `expected whole segments from 0 (plain retransmissions) to ${MAX_BLOCK_SEGS}`);
+      else if (v > 0 && out.mss + REPAIR_HEADER_BYTES + v > 1500 - 20 - 8) issues.add(at(path, 'block'), `a repair of ${v} coefficients and ${out.mss} bytes does not fit a 1500-byte frame`);
+      else out.blockSegs = v;
+    }
     return issues.count > before ? undefined : out;
   },
 
@@ -159,6 +171,7 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
       ready: /"event":"listening"/,
       stop: 'SIGTERM',
     }));
+    if (o.blockSegs > 0) throw new RunError('p2mp-ftp/nak: parity repairs (block > 0) run in the simulator only so far (--backend sim)');
     const rates = defaultNakRates(t);
     const rate = o.rateBps ?? rates.rateBps;
     const sender: ProcessSpec = {
@@ -279,7 +292,7 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     }
     const rates = defaultNakRates(t);
     const rateBps = o.rateBps ?? rates.rateBps;
-    const out = simulateNak({ ...input, segBytes: o.mss, mode: o.mode, rateBps, linkRateBps: Math.min(rateBps, rates.linkRateBps) });
+    const out = simulateNak({ ...input, segBytes: o.mss, mode: o.mode, rateBps, linkRateBps: Math.min(rateBps, rates.linkRateBps), blockSegs: o.blockSegs });
     const s = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
     return {
       ...common(out.makespanMs, out.wireBytes, out.events),
@@ -295,7 +308,7 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
         firstByteS: s(out.firstByteMs[r.index]!),
         doneS: s(out.doneMs[r.index]!),
         verified: false,
-        counters: { dataOnLink: out.dataOnLink[r.index]! },
+        counters: { dataOnLink: out.dataOnLink[r.index]!, repairsOnLink: out.repairsOnLink[r.index]!, repairBytesOnLink: out.repairBytesOnLink[r.index]! },
         ...(out.doneMs[r.index] === null ? { error: 'failed (the sender gave up on it)' } : {}),
       })),
     };
