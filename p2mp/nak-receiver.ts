@@ -22,7 +22,8 @@
  * dropped and counted; the block is NAKed again later). The driver feeds the block's held
  * segments (unit vectors) and its repairs into a codec Decoder and reports whether each repair
  * was innovative (`repairAdded`); once a block's rank reaches its length, its missing segments are
- * recovered: `takeDecoded()` hands the driver the block and the segments to write.
+ * recovered: `takeDecoded()` hands the driver the block and the segments to write. A segment of an
+ * open block that arrives is fed to its decoder too, and reported with `dataAdded`.
  */
 import { MAX_RANGES, type BlockNeed, type Range } from './nak-wire.js';
 
@@ -129,6 +130,11 @@ export class NakReceiver {
     return null;
   }
 
+  /** Whether segment s is held. */
+  holds(s: number): boolean {
+    return this.has(s);
+  }
+
   private has(s: number): boolean {
     return (this.have[s >> 3]! & (1 << (s & 7))) !== 0;
   }
@@ -151,9 +157,22 @@ export class NakReceiver {
     if (this.blockSegs > 0) {
       const b = Math.floor(seg / this.blockSegs);
       this.heldIn[b]!++;
-      if (this.open.has(b)) this.maybeDecoded(b);
     }
     return 'new';
+  }
+
+  /**
+   * After a new segment of an open block (isOpen): whether the block's decoder found it
+   * innovative (a unit vector can lie in the span of the repairs taken: then it adds no rank).
+   * Decodes the block when its rank is full. Nothing to do for a block that is not open.
+   */
+  dataAdded(seg: number, innovative: boolean): void {
+    if (this.blockSegs === 0) return;
+    const b = Math.floor(seg / this.blockSegs);
+    const n = this.open.get(b);
+    if (n === undefined) return;
+    if (!innovative) this.open.set(b, n - 1);
+    this.maybeDecoded(b);
   }
 
   private mark(seg: number): void {
@@ -230,7 +249,8 @@ export class NakReceiver {
       }
     }
     this.heldIn[b] = this.blockLen(b);
-    if (segs.length > 0) this.decoded.push({ block: b, segs });
+    // Pushed even with nothing to write: the driver then frees the block's decoder.
+    this.decoded.push({ block: b, segs });
   }
 
   /** Blocks decoded since the last call, with the segments to write (in order). */

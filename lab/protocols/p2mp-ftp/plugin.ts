@@ -36,6 +36,7 @@ import { topologyFileBytes } from '../../sim/backend.js';
 import { sawSimInput, sawSimReceivers, simulateSaw } from './sim.js';
 import { simulateNak } from './sim-nak.js';
 import { MAX_BLOCK_SEGS, REPAIR_HEADER_BYTES } from '../../../p2mp/nak-wire.js';
+import { NODE_FLAGS } from '../coded/plugin.js';
 import type { NodeEvent, Protocol, ProcessSpec, RunContext, RunFigures } from '../types.js';
 import type { Topology } from '../../types.js';
 
@@ -54,14 +55,15 @@ export interface P2mpOptions {
   mode: 'unicast' | 'multicast';
   group: string;
   /**
-   * nak: repairs as parity over blocks of this many segments (0: plain retransmissions). For now
-   * in the simulator only (the real driver does not code yet: a lab run with block > 0 is refused).
+   * nak: repairs as parity over blocks of this many segments (0: plain retransmissions). Default
+   * 32 (simulated on p2mp-64-loss5: 1.12x the bound, against 1.16x at 16 and 1.34x plain), or the
+   * most that fits one 1500-byte frame beside the segment when mss leaves less room.
    */
   blockSegs: number;
 }
 
 /** 1400 data bytes: a stop-and-wait segment is one 1478-byte frame, a nak segment 1470. */
-export const P2MP_DEFAULTS: P2mpOptions = { mss: 1400, p: 0, timeoutMs: 30, rateBps: null, mode: 'multicast', group: '239.255.77.35', blockSegs: 0 };
+export const P2MP_DEFAULTS: P2mpOptions = { mss: 1400, p: 0, timeoutMs: 30, rateBps: null, mode: 'multicast', group: '239.255.77.35', blockSegs: 32 };
 const KEYS = ['mss', 'p', 'timeout', 'rate', 'mode', 'group', 'block'] as const;
 /** A segment and its headers in one frame of MTU 1500 (nak's 16-byte header is the larger). */
 const MAX_LAB_MSS = 1500 - 20 - 8 - 16;
@@ -126,6 +128,7 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
         issues.add(at(path, 'group'), 'expected an IPv4 multicast address (224.0.0.0/4), e.g. 239.255.77.35');
       } else out.group = g;
     }
+    out.blockSegs = Math.min(P2MP_DEFAULTS.blockSegs, 1500 - 20 - 8 - REPAIR_HEADER_BYTES - out.mss);
     if (o['block'] !== undefined) {
       const v = o['block'];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_BLOCK_SEGS) issues.add(at(path, 'block'), `expected whole segments from 0 (plain retransmissions) to ${MAX_BLOCK_SEGS}`);
@@ -139,7 +142,8 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
     const o = ctx.options as P2mpOptions;
     const t = ctx.topology;
     const addr = (i: number): string => ctx.address({ role: 'receiver', index: i });
-    const fanout = [process.execPath, FANOUT_JS, 'p2mp'];
+    // nak's parity repairs use the codec, whose fast kernel needs relaxed SIMD (a flag on Node 20).
+    const fanout = [process.execPath, ...(ctx.variant === 'nak' && o.blockSegs > 0 ? NODE_FLAGS : []), FANOUT_JS, 'p2mp'];
     if (ctx.variant === 'stop-and-wait') {
       const servers: ProcessSpec[] = t.receivers.map((r) => ({
         node: { role: 'receiver', index: r.index },
@@ -171,7 +175,6 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
       ready: /"event":"listening"/,
       stop: 'SIGTERM',
     }));
-    if (o.blockSegs > 0) throw new RunError('p2mp-ftp/nak: parity repairs (block > 0) run in the simulator only so far (--backend sim)');
     const rates = defaultNakRates(t);
     const rate = o.rateBps ?? rates.rateBps;
     const sender: ProcessSpec = {
@@ -180,7 +183,7 @@ export const p2mpFtp: Protocol<P2mpOptions> = {
       argv: [
         ...fanout, 'send', '--file', ctx.srcFile, '--receivers', t.receivers.map((r) => `${addr(r.index)}:${NAK_PORT}`).join(','), '--port', String(NAK_PORT),
         '--rate', `${rate}bit`, '--link-rate', `${Math.min(rate, rates.linkRateBps)}bit`, '--mode', o.mode, ...multicast, '--bind', ctx.address({ role: 'source' }), '--seg-bytes', String(o.mss),
-        '--session', session, '--json', '--wait-signal', 'SIGUSR1',
+        '--block', String(o.blockSegs), '--session', session, '--json', '--wait-signal', 'SIGUSR1',
       ],
       ready: /"event":"ready"/,
       stop: 'SIGTERM',

@@ -115,7 +115,12 @@ export function simulateNak(i: NakSimInput): NakSimOutcome {
         r.repairAdded(tx.block, innovative);
         held(k);
       }
-    } else if (r.onData(now, tx.seg, segLen(tx.seg)) === 'new') held(k);
+    } else if (r.onData(now, tx.seg, segLen(tx.seg)) === 'new') {
+      // A unit vector joining an open block's decoder: dependent with the probability that a
+      // random span of the block's repairs holds it, taken as 256^-(deficit before it).
+      if (blockSegs > 0 && r.isOpen(Math.floor(tx.seg / blockSegs))) r.dataAdded(tx.seg, drawCoef[k]!.float() >= 256 ** -(r.deficit(Math.floor(tx.seg / blockSegs)) + 1));
+      held(k);
+    }
     pollReceiver(k);
   };
 
