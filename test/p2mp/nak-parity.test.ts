@@ -143,6 +143,45 @@ describe('NakReceiver, parity mode', () => {
     expect(r.poll(60)).toEqual({ kind: 'bnak', held: 9, needs: [{ block: 0, deficit: 2 }] });
   });
 
+  it('fuzz: any (block, k, payload length) is taken only when it is exactly a block of the file; the rest are counted invalid', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 200 })), { maxLength: 40 }), (frames) => {
+        const r = new NakReceiver({ maxOpenBlocks: 4 }, 0);
+        r.onStatus(0, announce(8), 11);
+        let bad = 0;
+        for (const [block, k, len] of frames) {
+          const v = r.acceptRepair(0, block, k, len);
+          const valid = (block === 0 && k === 8 && len === 100) || (block === 1 && k === 3 && len === 100);
+          if (!valid) {
+            bad++;
+            expect(v).toBe('invalid');
+          } else expect(v).toBe('new');
+          expect(r.openBlocks).toBeLessThanOrEqual(2);
+        }
+        expect(r.invalid).toBe(bad);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a segment of an open block that its decoder finds dependent adds no rank', () => {
+    const r = new NakReceiver({}, 0);
+    r.onStatus(0, announce(8), 11);
+    for (const s of [0, 1, 2, 3, 4, 5]) r.onData(0, s, 100);
+    expect(r.deficit(0)).toBe(2);
+    expect(r.acceptRepair(0, 0, 8, 100)).toBe('new');
+    r.repairAdded(0, true);
+    expect(r.deficit(0)).toBe(1);
+    r.onData(0, 6, 100);
+    r.dataAdded(6, false); // e.g. the repair was a combination of segments 0..6 only
+    expect(r.deficit(0)).toBe(1);
+    expect(r.takeDecoded()).toEqual([]);
+    r.onData(0, 7, 100);
+    r.dataAdded(7, true);
+    expect(r.takeDecoded()).toEqual([{ block: 0, segs: [] }]); // nothing lost left: the decoder is freed
+    expect(r.isOpen(0)).toBe(false);
+  });
+
   it('caps the open blocks (a repair for another block is dropped and counted)', () => {
     const r = new NakReceiver({ maxOpenBlocks: 1 }, 0);
     r.onStatus(0, { fileBytes: 3200, segBytes: 100, sha256: Buffer.alloc(32), blockSegs: 8 }, 32);
