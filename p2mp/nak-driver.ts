@@ -5,6 +5,13 @@
  * A receiver binds its port (on 0.0.0.0 in multicast mode, joining the group on its interface
  * address) and writes under a temporary name until the whole file checks against the announced
  * SHA-256.
+ *
+ * Parity repairs (`blockSegs` > 0, announced in STATUS): the sender makes each REPAIR with a codec
+ * Encoder over the block's segments read back from the file (one encoder kept: repairs drain a
+ * block before the next); a receiver opens a Decoder for a block when its first repair is taken
+ * (fed the block's held segments from its temporary file as unit vectors), feeds it later
+ * segments and repairs, writes the recovered segments once it is full and frees it; the machine
+ * caps the open blocks.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
