@@ -20,7 +20,7 @@ export const EXIT_USAGE = 2;
 
 const SERVER_USAGE = 'usage: p2mpserver port# file-name p [--json] [--bind ADDR] [--seed N] [--linger-ms N]';
 const CLIENT_USAGE = 'usage: p2mpclient server-1 server-2 ... server-port# file-name MSS [--timeout-ms N] [--json] [--wait-signal SIGUSR1]';
-const SEND_USAGE = 'usage: fanout p2mp send --file F --receivers HOST[:PORT],... --rate 100mbit [--link-rate 10mbit] [--mode unicast|multicast --group 239.x.y.z --bind SRC] [--port 7736] [--seg-bytes 1400] [--json]';
+const SEND_USAGE = 'usage: fanout p2mp send --file F --receivers HOST[:PORT],... --rate 100mbit [--link-rate 10mbit] [--mode unicast|multicast --group 239.x.y.z --bind SRC] [--port 7736] [--seg-bytes 1400] [--block 0|1..255 (parity repairs over blocks of that many segments)] [--json]';
 const RECEIVE_USAGE = 'usage: fanout p2mp receive --out FILE [--port 7736] [--bind ADDR] [--group 239.x.y.z] [--session N] [--json]';
 
 function number(text: string, what: string): number {
@@ -108,7 +108,7 @@ export async function sendMain(argv: string[]): Promise<number> {
     options: {
       file: { type: 'string' }, receivers: { type: 'string' }, rate: { type: 'string' }, 'link-rate': { type: 'string' }, mode: { type: 'string' }, group: { type: 'string' },
       bind: { type: 'string' }, port: { type: 'string' }, 'seg-bytes': { type: 'string' }, session: { type: 'string' }, json: { type: 'boolean' },
-      'wait-signal': { type: 'string' }, 'dead-after-ms': { type: 'string' },
+      'wait-signal': { type: 'string' }, 'dead-after-ms': { type: 'string' }, block: { type: 'string' },
     },
   });
   if (!values.file || !values.receivers || !values.rate) throw new P2mpUsageError(SEND_USAGE);
@@ -133,6 +133,7 @@ export async function sendMain(argv: string[]): Promise<number> {
     ...(values['link-rate'] ? { linkRateBps: rate(values['link-rate'], '--link-rate') } : {}),
     ...(values.session ? { session: int(values.session, '--session') } : {}),
     ...(values['dead-after-ms'] ? { deadAfterMs: int(values['dead-after-ms'], '--dead-after-ms') } : {}),
+    ...(values.block !== undefined ? { blockSegs: int(values.block, '--block') } : {}),
     ...(values['wait-signal'] !== undefined ? { go: waitSignal(values['wait-signal'], out) } : {}),
   });
   out.event({ event: 'summary', ...r });

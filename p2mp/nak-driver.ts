@@ -5,13 +5,21 @@
  * A receiver binds its port (on 0.0.0.0 in multicast mode, joining the group on its interface
  * address) and writes under a temporary name until the whole file checks against the announced
  * SHA-256.
+ *
+ * Parity repairs (`blockSegs` > 0, announced in STATUS): the sender makes each REPAIR with a codec
+ * Encoder over the block's segments read back from the file (one encoder kept: repairs drain a
+ * block before the next); a receiver opens a Decoder for a block when its first repair is taken
+ * (fed the block's held segments from its temporary file as unit vectors), feeds it later
+ * segments and repairs, writes the recovered segments once it is full and frees it; the machine
+ * caps the open blocks.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { CodecError, Decoder, Encoder } from '../coded/codec/index.js';
 import { NakReceiver } from './nak-receiver.js';
 import { NakSender } from './nak-sender.js';
-import { MAX_SEG_BYTES, MIN_SEG_BYTES, decodeNak, encodeNak, sessionOf, type NakFrame } from './nak-wire.js';
+import { MAX_BLOCK_SEGS, MAX_SEG_BYTES, MIN_SEG_BYTES, decodeNak, encodeNak, sessionOf, type NakFrame } from './nak-wire.js';
 import { P2mpUsageError, TempFile, bindUdp, nowMs, resolveHost, type Output } from './io.js';
 
 export const NAK_PORT = 7736;
@@ -31,6 +39,8 @@ export interface NakSendOptions {
   bind?: string;
   session?: number;
   deadAfterMs?: number;
+  /** Parity repairs over blocks of this many segments (0 or absent: plain retransmissions). */
+  blockSegs?: number;
   out: Output;
   /** Called once everything is set up; resolves when the transfer may start (the lab's go signal). */
   go?: () => Promise<void>;
@@ -45,6 +55,14 @@ export interface NakSendResult {
   repairSent: number;
   datagrams: number;
   linkBytes: number;
+}
+
+function readFully(fd: number, buf: Buffer, bytes: number, at: number): void {
+  for (let done = 0; done < bytes; ) {
+    const n = readSync(fd, buf, done, bytes - done, at + done);
+    if (n <= 0) throw new Error('file shrank while being read');
+    done += n;
+  }
 }
 
 function sha256File(fd: number, bytes: number): Buffer {
@@ -75,6 +93,8 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
   if (!(Number.isFinite(o.rateBps) && o.rateBps > 0)) throw new P2mpUsageError(`rate: expected > 0 bit/s (got ${o.rateBps})`);
   if (o.linkRateBps !== undefined && !(Number.isFinite(o.linkRateBps) && o.linkRateBps > 0)) throw new P2mpUsageError(`link rate: expected > 0 bit/s (got ${o.linkRateBps})`);
   if (o.receivers.length === 0) throw new P2mpUsageError('at least one receiver is needed');
+  const blockSegs = o.blockSegs ?? 0;
+  if (!(Number.isInteger(blockSegs) && blockSegs >= 0 && blockSegs <= MAX_BLOCK_SEGS)) throw new P2mpUsageError(`block: expected 0 to ${MAX_BLOCK_SEGS} segments (got ${o.blockSegs})`);
   if (o.mode === 'multicast') {
     if (!o.group) throw new P2mpUsageError('multicast mode needs a group (--group)');
     checkGroup(o.group);
@@ -110,10 +130,23 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
   const session = o.session ?? randomBytes(4).readUInt32BE(0);
   await o.go?.();
   const t0 = nowMs();
-  const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}), ...(o.deadAfterMs ? { deadAfterMs: o.deadAfterMs } : {}) }, t0);
+  const m = new NakSender({ receivers: targets.length, fileBytes, segBytes: o.segBytes, mode: o.mode, rateBps: o.rateBps, ...(o.linkRateBps ? { linkRateBps: o.linkRateBps } : {}), ...(o.deadAfterMs ? { deadAfterMs: o.deadAfterMs } : {}), blockSegs }, t0);
   o.out.event({ event: 'start', receivers: targets.length, fileBytes, segBytes: o.segBytes, segments: m.segments, rateBps: o.rateBps, linkRateBps: o.linkRateBps ?? o.rateBps, groupRepairAt: m.groupRepairAt, mode: o.mode, session });
   const segBuf = Buffer.allocUnsafe(o.segBytes);
   const frame = (f: NakFrame): Buffer => encodeNak(session, f);
+  // Parity repairs: an encoder over the block being repaired (repairs drain a block before the
+  // next, so one is kept), its source read back from the file, the last segment zero-padded.
+  let enc: { block: number; e: Encoder } | null = null;
+  const encoderFor = (b: number): Encoder => {
+    if (enc !== null && enc.block === b) return enc.e;
+    enc?.e.dispose();
+    const k = m.blockLen(b);
+    const src = Buffer.alloc(k * o.segBytes);
+    const first = b * blockSegs * o.segBytes;
+    readFully(fd, src, Math.min(src.length, fileBytes - first), first);
+    enc = { block: b, e: new Encoder({ field: 'gf256', k, symbolBytes: o.segBytes }, src, Math.random) };
+    return enc.e;
+  };
   return new Promise<NakSendResult>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     let ended = false;
@@ -123,6 +156,7 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
       clearTimeout(timer);
       sock.close();
       closeSync(fd);
+      enc?.e.dispose();
       const failed = targets.flatMap((_, i) => (m.complete[i] ? [] : [o.receivers[i]!]));
       resolve({ complete: m.complete.filter(Boolean).length, failed, seconds: (nowMs() - t0) / 1000, newSent: m.newSent, repairSent: m.repairSent, datagrams: m.datagrams, linkBytes: m.linkBytes });
     };
@@ -138,7 +172,11 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
         const tx = m.poll(now);
         if (tx === null) break;
         if (tx.kind === 'bye') sendTo(frame({ type: 'bye' }), tx.to);
-        else if (tx.kind === 'status') sendTo(frame({ type: 'status', fileBytes, segBytes: o.segBytes, sentSegs: m.sentSegs, sha256: sha }), tx.to);
+        else if (tx.kind === 'status') sendTo(frame({ type: 'status', fileBytes, segBytes: o.segBytes, sentSegs: m.sentSegs, sha256: sha, blockSegs }), tx.to);
+        else if (tx.kind === 'repair') {
+          const p = encoderFor(tx.block).coded();
+          sendTo(frame({ type: 'repair', block: tx.block, coeffs: p.coeffs, payload: p.payload }), tx.to);
+        }
         else {
           const len = Math.min(o.segBytes, fileBytes - tx.seg * o.segBytes);
           readSync(fd, segBuf, 0, len, tx.seg * o.segBytes);
@@ -156,6 +194,7 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
       const f = decodeNak(msg);
       if (f === null) return;
       if (f.type === 'nak') m.onNak(nowMs(), r, f.ranges);
+      else if (f.type === 'bnak') m.onBlockNak(nowMs(), r, f.needs);
       else if (f.type === 'complete') {
         const was = m.complete[r];
         m.onComplete(nowMs(), r);
@@ -220,16 +259,65 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       clearTimeout(timer);
       const complete = m.finished || (m.allHeld && error === undefined && committed);
       if (!committed) file.abandon();
+      dropDecoders();
       s.close();
       resolve({ complete, bytes: m.heldSegments === m.segments && m.announce ? m.announce.fileBytes : 0, corrupt, duplicates: m.duplicates, ...(error ? { error } : {}) });
     };
     let committed = false;
+    // Parity repairs: a decoder per open block (the machine caps them), fed unit vectors for the
+    // block's segments and the repairs' coefficient vectors; freed once the block is decoded.
+    const decoders = new Map<number, Decoder>();
+    const segLen = (seg: number): number => Math.min(m.announce!.segBytes, m.announce!.fileBytes - seg * m.announce!.segBytes);
+    const unitOf = (seg: number): Uint8Array => {
+      const c = new Uint8Array(m.blockLen(Math.floor(seg / m.blockSegs)));
+      c[seg % m.blockSegs] = 1;
+      return c;
+    };
+    const padded = (data: Uint8Array): Uint8Array => {
+      if (data.length === m.announce!.segBytes) return data;
+      const b = new Uint8Array(m.announce!.segBytes);
+      b.set(data);
+      return b;
+    };
+    const readSeg = (seg: number): Uint8Array => {
+      const b = Buffer.alloc(m.announce!.segBytes);
+      readFully(file.fd, b, segLen(seg), seg * m.announce!.segBytes);
+      return b;
+    };
+    const addOrDependent = (d: Decoder, coeffs: Uint8Array, payload: Uint8Array): boolean => {
+      try {
+        return d.add({ coeffs, payload }) === 'innovative';
+      } catch (err) {
+        if (!(err instanceof CodecError)) throw err;
+        corrupt++;
+        return false;
+      }
+    };
+    const writeDecoded = (): void => {
+      for (const x of m.takeDecoded()) {
+        const d = decoders.get(x.block);
+        decoders.delete(x.block);
+        if (d === undefined) continue;
+        if (d.complete && x.segs.length > 0) {
+          const data = d.data();
+          const B = m.blockSegs;
+          const segBytes = m.announce!.segBytes;
+          for (const seg of x.segs) writeSync(file.fd, data, (seg - x.block * B) * segBytes, segLen(seg), seg * segBytes);
+        } else if (!d.complete) o.out.event({ event: 'error', message: `block ${x.block}: the machine counted it whole but its decoder is not (the file check will fail and restart)` });
+        d.dispose();
+      }
+    };
+    const dropDecoders = (): void => {
+      for (const d of decoders.values()) d.dispose();
+      decoders.clear();
+    };
     const verify = (): void => {
       const a = m.announce!;
       const digest = sha256File(file.fd, a.fileBytes);
       if (!digest.equals(a.sha256)) {
         o.out.event({ event: 'error', message: 'the stored file does not match the announced SHA-256: receiving it again' });
         m.reset();
+        dropDecoders();
         return;
       }
       file.commit();
@@ -245,7 +333,7 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       if (now - lastValidMs > (o.idleMs ?? 60_000)) return end(`nothing from the sender for ${((o.idleMs ?? 60_000) / 1000).toFixed(0)} s`);
       if (sender !== null && session !== null) {
         const tx = m.poll(now);
-        if (tx) s.send(encodeNak(session, tx.kind === 'nak' ? { type: 'nak', held: tx.held, ranges: tx.ranges } : { type: 'complete' }), sender.port, sender.address);
+        if (tx) s.send(encodeNak(session, tx.kind === 'nak' ? { type: 'nak', held: tx.held, ranges: tx.ranges } : tx.kind === 'bnak' ? { type: 'bnak', held: tx.held, needs: tx.needs } : { type: 'complete' }), sender.port, sender.address);
       }
       if (m.finished) return end();
       const wake = Math.min(m.nextWakeMs(nowMs()), nowMs() + 1000);
@@ -281,6 +369,31 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
         if (v === 'invalid') corrupt++;
         if (v === 'new') {
           writeSync(file.fd, f.data, 0, f.data.length, f.seg * m.announce!.segBytes);
+          const d = m.blockSegs > 0 ? decoders.get(Math.floor(f.seg / m.blockSegs)) : undefined;
+          if (d !== undefined) {
+            m.dataAdded(f.seg, addOrDependent(d, unitOf(f.seg), padded(f.data)));
+            writeDecoded();
+          }
+          if (!firstByte) {
+            firstByte = true;
+            o.out.event({ event: 'first-byte' });
+          }
+          if (m.allHeld && !committed) verify();
+        }
+      } else if (f.type === 'repair') {
+        const v = m.acceptRepair(nowMs(), f.block, f.coeffs.length, f.payload.length);
+        if (v === 'invalid') corrupt++;
+        if (v === 'new') {
+          let d = decoders.get(f.block);
+          if (d === undefined) {
+            // Open the block: its decoder starts from the segments already held (unit vectors).
+            d = new Decoder({ field: 'gf256', k: f.coeffs.length, symbolBytes: m.announce!.segBytes });
+            decoders.set(f.block, d);
+            const first = f.block * m.blockSegs;
+            for (let seg = first; seg < first + f.coeffs.length; seg++) if (m.holds(seg)) addOrDependent(d, unitOf(seg), readSeg(seg));
+          }
+          m.repairAdded(f.block, addOrDependent(d, f.coeffs, f.payload));
+          writeDecoded();
           if (!firstByte) {
             firstByte = true;
             o.out.event({ event: 'first-byte' });

@@ -12,8 +12,20 @@
  * below it is a loss) that it has not NAKed in the last `holdoffMs` (a repair is on its way), at
  * most MAX_RANGES ranges per NAK. With nothing to ask for it still sends an empty NAK every
  * `heartbeatMs`, so the sender knows it is alive.
+ *
+ * Parity repairs (the STATUS announces blockSegs B > 0). The segments form blocks of B; a block's
+ * rank is its segments held plus the independent REPAIRs taken for it. Instead of ranges the
+ * receiver sends BNAKs: per block sent in full, its deficit (length - rank), NAKed again no sooner
+ * than `holdoffMs`. A REPAIR is checked (block index, k = the block's length, payload = segBytes)
+ * and taken only for a block that is open (holds a decoder in the driver) or can be opened: at
+ * most `maxOpenBlocks` blocks are open, so memory stays bounded (a REPAIR for another block is
+ * dropped and counted; the block is NAKed again later). The driver feeds the block's held
+ * segments (unit vectors) and its repairs into a codec Decoder and reports whether each repair
+ * was innovative (`repairAdded`); once a block's rank reaches its length, its missing segments are
+ * recovered: `takeDecoded()` hands the driver the block and the segments to write. A segment of an
+ * open block that arrives is fed to its decoder too, and reported with `dataAdded`.
  */
-import { MAX_RANGES, type Range } from './nak-wire.js';
+import { MAX_RANGES, type BlockNeed, type Range } from './nak-wire.js';
 
 export interface NakReceiverOptions {
   nakIntervalMs?: number;
@@ -23,23 +35,42 @@ export interface NakReceiverOptions {
   /** After COMPLETE, give up waiting for BYE after this long (the file is already complete). */
   byeWaitMs?: number;
   maxSegments?: number;
+  /** Parity mode: blocks that may hold a decoder at once. */
+  maxOpenBlocks?: number;
 }
 
 export interface Announce {
   fileBytes: number;
   segBytes: number;
   sha256: Buffer;
+  /** Parity block size (0 or absent: plain retransmissions). */
+  blockSegs?: number;
 }
 
-export type NakReceiverTx = { kind: 'nak'; held: number; ranges: Range[] } | { kind: 'complete' };
+export type NakReceiverTx = { kind: 'nak'; held: number; ranges: Range[] } | { kind: 'bnak'; held: number; needs: BlockNeed[] } | { kind: 'complete' };
 
 export type DataVerdict = 'new' | 'duplicate' | 'invalid' | 'unannounced';
+/** 'full': the block is not open and maxOpenBlocks are (dropped, counted). */
+export type RepairVerdict = DataVerdict | 'full';
+
+export interface Decoded {
+  block: number;
+  /** The segments of the block the receiver lacked, now recovered (to write). */
+  segs: number[];
+}
 
 export class NakReceiver {
   announce: Announce | null = null;
   segments = 0;
   private have: Uint8Array = new Uint8Array(0);
   private nakedAt: Uint32Array = new Uint32Array(0);
+  /** Parity mode: block size, segments held per block, open blocks' innovative repairs. */
+  blockSegs = 0;
+  blocks = 0;
+  private heldIn: Uint16Array = new Uint16Array(0);
+  private blockNakedAt: Uint32Array = new Uint32Array(0);
+  private readonly open = new Map<number, number>();
+  private readonly decoded: Decoded[] = [];
   private held = 0;
   private firstMissing = 0;
   /** What the receiver knows has been sent: segments below this may be NAKed. */
@@ -52,10 +83,14 @@ export class NakReceiver {
   private readonly o: Required<NakReceiverOptions>;
   duplicates = 0;
   invalid = 0;
+  /** Repairs dropped because maxOpenBlocks blocks were open. */
+  repairsDropped = 0;
+  /** Repairs taken that turned out dependent. */
+  repairsDependent = 0;
   naksSent = 0;
 
   constructor(o: NakReceiverOptions, nowMs: number) {
-    this.o = { nakIntervalMs: 20, holdoffMs: 60, heartbeatMs: 500, completeIntervalMs: 100, byeWaitMs: 3000, maxSegments: 1 << 24, ...o };
+    this.o = { nakIntervalMs: 20, holdoffMs: 60, heartbeatMs: 500, completeIntervalMs: 100, byeWaitMs: 3000, maxSegments: 1 << 24, maxOpenBlocks: 64, ...o };
     this.t0 = nowMs;
     this.nextNakMs = nowMs;
   }
@@ -77,16 +112,27 @@ export class NakReceiver {
     if (this.announce === null) {
       const segs = Math.ceil(a.fileBytes / a.segBytes);
       if (segs > this.o.maxSegments) return `the announced file needs ${segs} segments (at most ${this.o.maxSegments})`;
-      this.announce = { fileBytes: a.fileBytes, segBytes: a.segBytes, sha256: Buffer.from(a.sha256) };
+      const blockSegs = a.blockSegs ?? 0;
+      if (!(Number.isInteger(blockSegs) && blockSegs >= 0 && blockSegs <= 0xffff)) return `bad block size ${blockSegs}`;
+      this.announce = { fileBytes: a.fileBytes, segBytes: a.segBytes, sha256: Buffer.from(a.sha256), blockSegs };
       this.segments = segs;
       this.have = new Uint8Array(Math.ceil(segs / 8));
       this.nakedAt = new Uint32Array(segs);
-    } else if (a.fileBytes !== this.announce.fileBytes || a.segBytes !== this.announce.segBytes || !a.sha256.equals(this.announce.sha256)) {
+      this.blockSegs = blockSegs;
+      this.blocks = blockSegs > 0 ? Math.ceil(segs / blockSegs) : 0;
+      this.heldIn = new Uint16Array(this.blocks);
+      this.blockNakedAt = new Uint32Array(this.blocks);
+    } else if (a.fileBytes !== this.announce.fileBytes || a.segBytes !== this.announce.segBytes || !a.sha256.equals(this.announce.sha256) || (a.blockSegs ?? 0) !== this.blockSegs) {
       return 'a STATUS contradicts the first announce';
     }
     this.knownSent = Math.max(this.knownSent, Math.min(sentSegs, this.segments));
     void nowMs;
     return null;
+  }
+
+  /** Whether segment s is held. */
+  holds(s: number): boolean {
+    return this.has(s);
   }
 
   private has(s: number): boolean {
@@ -107,11 +153,109 @@ export class NakReceiver {
       this.duplicates++;
       return 'duplicate';
     }
+    this.mark(seg);
+    if (this.blockSegs > 0) {
+      const b = Math.floor(seg / this.blockSegs);
+      this.heldIn[b]!++;
+    }
+    return 'new';
+  }
+
+  /**
+   * After a new segment of an open block (isOpen): whether the block's decoder found it
+   * innovative (a unit vector can lie in the span of the repairs taken: then it adds no rank).
+   * Decodes the block when its rank is full. Nothing to do for a block that is not open.
+   */
+  dataAdded(seg: number, innovative: boolean): void {
+    if (this.blockSegs === 0) return;
+    const b = Math.floor(seg / this.blockSegs);
+    const n = this.open.get(b);
+    if (n === undefined) return;
+    if (!innovative) this.open.set(b, n - 1);
+    this.maybeDecoded(b);
+  }
+
+  private mark(seg: number): void {
     this.have[seg >> 3]! |= 1 << (seg & 7);
     this.held++;
     while (this.firstMissing < this.segments && this.has(this.firstMissing)) this.firstMissing++;
     if (this.held === this.segments && this.state === 'receiving') this.state = 'verifying';
+  }
+
+  /** Segments in block b (parity mode). */
+  blockLen(b: number): number {
+    return Math.min(this.blockSegs, this.segments - b * this.blockSegs);
+  }
+
+  /** Independent repairs block b still needs (0 once decoded or whole). */
+  deficit(b: number): number {
+    return Math.max(0, this.blockLen(b) - this.heldIn[b]! - (this.open.get(b) ?? 0));
+  }
+
+  get openBlocks(): number {
+    return this.open.size;
+  }
+
+  /** Whether block b holds a decoder (the driver feeds it the block's segments as they come). */
+  isOpen(b: number): boolean {
+    return this.open.has(b);
+  }
+
+  /** A REPAIR frame: whether to feed it to the block's decoder (then call repairAdded). */
+  acceptRepair(nowMs: number, block: number, k: number, payloadBytes: number): RepairVerdict {
+    void nowMs;
+    const a = this.announce;
+    if (a === null) return 'unannounced';
+    if (this.blockSegs === 0 || !(block >= 0 && block < this.blocks) || k !== this.blockLen(block) || payloadBytes !== a.segBytes) {
+      this.invalid++;
+      return 'invalid';
+    }
+    this.knownSent = Math.max(this.knownSent, block * this.blockSegs + k);
+    if (this.deficit(block) === 0) {
+      this.duplicates++;
+      return 'duplicate';
+    }
+    if (!this.open.has(block)) {
+      if (this.open.size >= this.o.maxOpenBlocks) {
+        this.repairsDropped++;
+        return 'full';
+      }
+      this.open.set(block, 0);
+    }
     return 'new';
+  }
+
+  /** The decoder's verdict on a repair acceptRepair took. */
+  repairAdded(block: number, innovative: boolean): void {
+    const n = this.open.get(block);
+    if (n === undefined) return;
+    if (!innovative) {
+      this.repairsDependent++;
+      return;
+    }
+    this.open.set(block, n + 1);
+    this.maybeDecoded(block);
+  }
+
+  private maybeDecoded(b: number): void {
+    if (this.deficit(b) > 0) return;
+    this.open.delete(b);
+    const segs: number[] = [];
+    const first = b * this.blockSegs;
+    for (let s = first; s < first + this.blockLen(b); s++) {
+      if (!this.has(s)) {
+        segs.push(s);
+        this.mark(s);
+      }
+    }
+    this.heldIn[b] = this.blockLen(b);
+    // Pushed even with nothing to write: the driver then frees the block's decoder.
+    this.decoded.push({ block: b, segs });
+  }
+
+  /** Blocks decoded since the last call, with the segments to write (in order). */
+  takeDecoded(): Decoded[] {
+    return this.decoded.splice(0);
   }
 
   /** The driver found the stored file's SHA-256 right and renamed it: announce completion. */
@@ -127,6 +271,10 @@ export class NakReceiver {
     this.nakedAt.fill(0);
     this.held = 0;
     this.firstMissing = 0;
+    this.heldIn.fill(0);
+    this.blockNakedAt.fill(0);
+    this.open.clear();
+    this.decoded.length = 0;
     this.state = 'receiving';
   }
 
@@ -150,6 +298,21 @@ export class NakReceiver {
     // u32 ms since the start, +1 so that 0 means "never NAKed".
     const stamp = Math.floor(nowMs - this.t0) + 1;
     const holdoff = this.o.holdoffMs;
+    if (this.blockSegs > 0) {
+      const needs: BlockNeed[] = [];
+      const B = this.blockSegs;
+      for (let b = Math.floor(this.firstMissing / B); b < this.blocks && b * B + this.blockLen(b) <= this.knownSent && needs.length < MAX_RANGES; b++) {
+        const d = this.deficit(b);
+        if (d > 0 && (this.blockNakedAt[b] === 0 || stamp - this.blockNakedAt[b]! >= holdoff)) {
+          needs.push({ block: b, deficit: d });
+          this.blockNakedAt[b] = stamp;
+        }
+      }
+      if (needs.length === 0 && nowMs - this.lastSentMs < this.o.heartbeatMs) return null;
+      this.lastSentMs = nowMs;
+      this.naksSent++;
+      return { kind: 'bnak', held: this.held, needs };
+    }
     const ranges: Range[] = [];
     let cur: Range | null = null;
     for (let s = this.firstMissing; s < this.knownSent && ranges.length <= MAX_RANGES; s++) {

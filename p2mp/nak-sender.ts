@@ -24,14 +24,20 @@
  * file once plus its own repairs, about 1/(1-p) of the file, as parity repairs would. A receiver
  * that NAKs a segment again while it waits in the queue changes nothing (no duplicate repair).
  *
- * Repairs are plain retransmissions (not parity over a block): see the README's "p2mp-ftp" for why
- * and for what that costs at 64 receivers.
+ * Repairs are plain retransmissions by default. With `blockSegs` B > 0 they are parity instead:
+ * the segments form blocks of B (the last one shorter), the original segments are the systematic
+ * part, a receiver's BNAK says per block how many more independent combinations it needs (its
+ * deficit), and the sender queues per block the deficit of each receiver that asked. Each REPAIR
+ * of a block (a random GF(2^8) combination of its segments, drawn by the driver) serves every
+ * receiver it reaches that still needs one, whichever segments it lost: a group repair lowers
+ * every needer's deficit by one, so a block costs as many group repairs as its neediest receiver
+ * needs (not the union of everyone's losses). The same groupRepairAt rule picks group or unicast.
  *
  * Completion: a receiver whose file is stored, verified and renamed sends COMPLETE; the sender
  * answers BYE (again for every repeated COMPLETE) and is done when every receiver is complete or
  * has been silent for `deadAfterMs` (failed).
  */
-import { DATA_HEADER_BYTES, STATUS_BYTES, type Range } from './nak-wire.js';
+import { DATA_HEADER_BYTES, MAX_BLOCK_SEGS, REPAIR_HEADER_BYTES, STATUS_BYTES, type BlockNeed, type Range } from './nak-wire.js';
 
 /** UDP (8) + IPv4 (20) + Ethernet (14) bytes around every datagram, as tc counts a frame. */
 export const FRAME_OVERHEAD_BYTES = 42;
@@ -39,6 +45,7 @@ export const FRAME_OVERHEAD_BYTES = 42;
 export type NakSenderTx =
   | { kind: 'data'; seg: number; to: 'group' | number[]; repair: boolean }
   | { kind: 'status'; to: 'group' | number[] }
+  | { kind: 'repair'; block: number; to: 'group' | number[] }
   | { kind: 'bye'; to: number[] };
 
 export interface NakSenderOptions {
@@ -58,12 +65,17 @@ export interface NakSenderOptions {
   deadAfterMs?: number;
   /** Segments a single NAK may add to the repair queue (bounds the work a peer can cause). */
   maxSegsPerNak?: number;
+  /** Parity repairs over blocks of this many segments (0 or absent: plain retransmissions). */
+  blockSegs?: number;
 }
 
 export class NakSender {
   readonly segments: number;
   private nextNew = 0;
   private readonly repairs = new Map<number, Set<number>>();
+  /** Parity mode: per block, each needing receiver's outstanding deficit. */
+  private readonly blockRepairs = new Map<number, Map<number, number>>();
+  readonly blockSegs: number;
   private credit: number;
   private creditAtMs: number;
   private readonly burstBytes: number;
@@ -95,6 +107,8 @@ export class NakSender {
     if (!(Number.isInteger(o.receivers) && o.receivers >= 1)) throw new RangeError(`receivers: expected >= 1 (got ${o.receivers})`);
     if (!(o.rateBps > 0)) throw new RangeError(`rateBps: expected > 0 (got ${o.rateBps})`);
     this.segments = Math.ceil(o.fileBytes / o.segBytes);
+    this.blockSegs = o.blockSegs ?? 0;
+    if (!(Number.isInteger(this.blockSegs) && this.blockSegs >= 0 && this.blockSegs <= MAX_BLOCK_SEGS)) throw new RangeError(`blockSegs: expected 0..${MAX_BLOCK_SEGS} (got ${o.blockSegs})`);
     this.rateBytesPerMs = o.rateBps / 8 / 1000;
     // A little burst, not more (the pacing is the point): four segments' copies, or 4 ms at the
     // rate when that is more (timers fire about every ms; less would cap the rate below the goal).
@@ -131,7 +145,28 @@ export class NakSender {
   }
 
   get repairQueueLength(): number {
-    return this.repairs.size;
+    return this.repairs.size + this.blockRepairs.size;
+  }
+
+  /** Segments in block b (parity mode). */
+  blockLen(b: number): number {
+    return Math.min(this.blockSegs, this.segments - b * this.blockSegs);
+  }
+
+  /** Link bytes of one REPAIR of block b. */
+  repairLinkBytes(b: number): number {
+    return REPAIR_HEADER_BYTES + this.blockLen(b) + this.o.segBytes + FRAME_OVERHEAD_BYTES;
+  }
+
+  private forget(r: number): void {
+    for (const [seg, who] of this.repairs) {
+      who.delete(r);
+      if (who.size === 0) this.repairs.delete(seg);
+    }
+    for (const [b, who] of this.blockRepairs) {
+      who.delete(r);
+      if (who.size === 0) this.blockRepairs.delete(b);
+    }
   }
 
   private active(): number[] {
@@ -180,10 +215,7 @@ export class NakSender {
     for (let i = 0; i < this.o.receivers; i++) {
       if (!this.complete[i] && !this.failed[i] && nowMs - this.lastHeardMs[i]! > this.deadAfterMs) {
         this.failed[i] = true;
-        for (const [seg, who] of this.repairs) {
-          who.delete(i);
-          if (who.size === 0) this.repairs.delete(seg);
-        }
+        this.forget(i);
       }
     }
   }
@@ -205,15 +237,35 @@ export class NakSender {
     }
   }
 
+  /**
+   * A BNAK from receiver `r` (parity mode): per block, how many more independent repairs it needs.
+   * Only blocks sent in full count; a deficit is capped at the block's length; a repeated BNAK
+   * while repairs are queued raises the queued count to the new deficit, never adds to it.
+   */
+  onBlockNak(nowMs: number, r: number, needs: readonly BlockNeed[]): void {
+    if (r < 0 || r >= this.o.receivers || this.failed[r]) return;
+    this.lastHeardMs[r] = nowMs;
+    this.naks++;
+    if (this.complete[r] || this.blockSegs === 0) return;
+    let budget = this.maxSegsPerNak;
+    for (const x of needs) {
+      const b = x.block;
+      if (!(b >= 0 && b * this.blockSegs + this.blockLen(b) <= this.nextNew) || x.deficit <= 0) continue;
+      const d = Math.min(x.deficit, this.blockLen(b), budget);
+      if (d <= 0) break;
+      budget -= d;
+      let who = this.blockRepairs.get(b);
+      if (!who) this.blockRepairs.set(b, (who = new Map()));
+      who.set(r, Math.max(who.get(r) ?? 0, d));
+    }
+  }
+
   onComplete(nowMs: number, r: number): void {
     if (r < 0 || r >= this.o.receivers || this.failed[r]) return;
     this.lastHeardMs[r] = nowMs;
     if (!this.complete[r]) {
       this.complete[r] = true;
-      for (const [seg, who] of this.repairs) {
-        who.delete(r);
-        if (who.size === 0) this.repairs.delete(seg);
-      }
+      this.forget(r);
     }
     if (!this.byes.includes(r)) this.byes.push(r);
   }
@@ -246,6 +298,23 @@ export class NakSender {
       this.datagrams += to === 'group' ? 1 : to.length;
       return { kind: 'data', seg, to, repair: true };
     }
+    looked = 0;
+    for (const [block, who] of this.blockRepairs) {
+      if (looked++ >= 64) break;
+      const to: 'group' | number[] = this.o.mode === 'multicast' && who.size >= this.groupRepairAt ? 'group' : [...who.keys()];
+      if (!this.linksReady(to)) continue;
+      // Every needer the repair reaches is one closer.
+      for (const [r, d] of [...who]) {
+        if (to !== 'group' && !to.includes(r)) continue;
+        if (d <= 1) who.delete(r);
+        else who.set(r, d - 1);
+      }
+      if (who.size === 0) this.blockRepairs.delete(block);
+      this.charge(this.repairLinkBytes(block), to);
+      this.repairSent++;
+      this.datagrams += to === 'group' ? 1 : to.length;
+      return { kind: 'repair', block, to };
+    }
     if (this.nextNew < this.segments) {
       const to = this.o.mode === 'multicast' ? 'group' : active;
       if (!this.linksReady(to)) return null;
@@ -263,7 +332,8 @@ export class NakSender {
     if (this.byes.length > 0) return nowMs;
     if (this.done) return Infinity;
     let wake = this.statusDueMs;
-    if (this.repairs.size > 0 || this.nextNew < this.segments) {
+    const queued = this.repairs.size + this.blockRepairs.size;
+    if (queued > 0 || this.nextNew < this.segments) {
       this.refill(nowMs);
       // When the uplink has room again and the most indebted receiver link is back within its
       // slack (an upper bound for a group send; a repair to another receiver may go sooner, so it
@@ -274,7 +344,7 @@ export class NakSender {
         if (!this.complete[i] && !this.failed[i]) worst = Math.min(worst, c);
       });
       const groupWaitMs = Math.max(0, -worst - this.linkBurstBytes) / this.linkBytesPerMs;
-      const linkMs = this.repairs.size > 0 ? Math.min(groupWaitMs, 1) : groupWaitMs;
+      const linkMs = queued > 0 ? Math.min(groupWaitMs, 1) : groupWaitMs;
       wake = Math.min(wake, nowMs + Math.max(uplinkMs, linkMs, 0.5));
     }
     // The dead-receiver check runs on every poll; the status tick guarantees one at least that often.

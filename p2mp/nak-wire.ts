@@ -6,12 +6,18 @@
  *                      (the CRC of the whole datagram with its own field zero)
  *   DATA     1  u32 segment | data (1..segBytes bytes)                              sender -> receivers
  *   STATUS   2  u32 fileBytes high | u32 low | u16 segBytes | u32 segments sent so far |
- *               32 bytes SHA-256 of the file                                          sender -> receivers
+ *               32 bytes SHA-256 of the file | u16 blockSegs (0: plain retransmissions; else
+ *               repairs are parity over blocks of that many segments)                  sender -> receivers
  *   NAK      3  u32 segments held | u16 n | n x (u32 first | u32 count), n <= MAX_RANGES
  *                                                                                     receiver -> sender
  *   COMPLETE 4  (nothing): the file is stored, verified and renamed                   receiver -> sender
  *   BYE      5  (nothing): the sender has the receiver's COMPLETE                       sender -> receiver
+ *   REPAIR   6  u32 block | u16 k | k coefficient bytes (GF(2^8)) | segBytes bytes of payload:
+ *               the combination of the block's k segments (the last one zero-padded)     sender -> receivers
+ *   BNAK     7  u32 segments held | u16 n | n x (u32 block | u16 deficit), n <= MAX_RANGES:
+ *               per block, how many more independent repairs the receiver needs        receiver -> sender
  *
+ * Version 2 added blockSegs to STATUS and the REPAIR and BNAK frames (parity repairs). *
  * A STATUS goes out every few tens of ms: it announces the file (size, segment size, digest) to a
  * receiver that missed the start and tells everyone how far the sender has got, so a receiver can
  * ask for a lost tail. Segments are numbered from 0; all but the last carry exactly segBytes.
@@ -21,10 +27,14 @@
 import { crc32 } from 'node:zlib';
 
 export const NAK_MAGIC = 0x504d;
-export const NAK_VERSION = 1;
+export const NAK_VERSION = 2;
 export const NAK_HEADER_BYTES = 12;
 export const DATA_HEADER_BYTES = NAK_HEADER_BYTES + 4;
-export const STATUS_BYTES = NAK_HEADER_BYTES + 4 + 4 + 2 + 4 + 32;
+export const STATUS_BYTES = NAK_HEADER_BYTES + 4 + 4 + 2 + 4 + 32 + 2;
+/** REPAIR header before the coefficients: u32 block | u16 k. */
+export const REPAIR_HEADER_BYTES = NAK_HEADER_BYTES + 4 + 2;
+/** Largest parity block (segments); the codec allows more, decoding cost grows with k^2. */
+export const MAX_BLOCK_SEGS = 255;
 export const MAX_RANGES = 128;
 /** Segment size limits: a segment and its headers fit one IPv4 UDP datagram. */
 export const MIN_SEG_BYTES = 64;
@@ -38,6 +48,13 @@ export const enum NakType {
   Nak = 3,
   Complete = 4,
   Bye = 5,
+  Repair = 6,
+  BlockNak = 7,
+}
+
+export interface BlockNeed {
+  block: number;
+  deficit: number;
 }
 
 export interface Range {
@@ -47,7 +64,9 @@ export interface Range {
 
 export type NakFrame =
   | { type: 'data'; seg: number; data: Buffer }
-  | { type: 'status'; fileBytes: number; segBytes: number; sentSegs: number; sha256: Buffer }
+  | { type: 'status'; fileBytes: number; segBytes: number; sentSegs: number; sha256: Buffer; blockSegs?: number }
+  | { type: 'repair'; block: number; coeffs: Uint8Array; payload: Uint8Array }
+  | { type: 'bnak'; held: number; needs: BlockNeed[] }
   | { type: 'nak'; held: number; ranges: Range[] }
   | { type: 'complete' }
   | { type: 'bye' };
@@ -82,6 +101,28 @@ export function encodeNak(session: number, f: NakFrame): Buffer {
       b.writeUInt16BE(f.segBytes, 20);
       b.writeUInt32BE(f.sentSegs >>> 0, 22);
       b.set(f.sha256.subarray(0, 32), 26);
+      b.writeUInt16BE(f.blockSegs ?? 0, 58);
+      return seal(b);
+    }
+    case 'repair': {
+      const k = f.coeffs.length;
+      if (k < 1 || k > MAX_BLOCK_SEGS) throw new RangeError(`a repair combines 1..${MAX_BLOCK_SEGS} segments (got ${k})`);
+      const b = header(NakType.Repair, session, 6 + k + f.payload.length);
+      b.writeUInt32BE(f.block >>> 0, 12);
+      b.writeUInt16BE(k, 16);
+      b.set(f.coeffs, 18);
+      b.set(f.payload, 18 + k);
+      return seal(b);
+    }
+    case 'bnak': {
+      if (f.needs.length > MAX_RANGES) throw new RangeError(`at most ${MAX_RANGES} blocks per BNAK (got ${f.needs.length})`);
+      const b = header(NakType.BlockNak, session, 6 + 6 * f.needs.length);
+      b.writeUInt32BE(f.held >>> 0, 12);
+      b.writeUInt16BE(f.needs.length, 16);
+      f.needs.forEach((x, i) => {
+        b.writeUInt32BE(x.block >>> 0, 18 + 6 * i);
+        b.writeUInt16BE(x.deficit, 22 + 6 * i);
+      });
       return seal(b);
     }
     case 'nak': {
@@ -124,7 +165,23 @@ export function decodeNak(b: Buffer): NakFrame | null {
       const fileBytes = b.readUInt32BE(12) * 2 ** 32 + b.readUInt32BE(16);
       const segBytes = b.readUInt16BE(20);
       if (fileBytes > MAX_FILE_BYTES || segBytes < MIN_SEG_BYTES || segBytes > MAX_SEG_BYTES) return null;
-      return { type: 'status', fileBytes, segBytes, sentSegs: b.readUInt32BE(22), sha256: Buffer.from(b.subarray(26, 58)) };
+      const blockSegs = b.readUInt16BE(58);
+      if (blockSegs > MAX_BLOCK_SEGS) return null;
+      return { type: 'status', fileBytes, segBytes, sentSegs: b.readUInt32BE(22), sha256: Buffer.from(b.subarray(26, 58)), blockSegs };
+    }
+    case NakType.Repair: {
+      if (b.length < REPAIR_HEADER_BYTES) return null;
+      const k = b.readUInt16BE(16);
+      if (k < 1 || k > MAX_BLOCK_SEGS || b.length <= REPAIR_HEADER_BYTES + k) return null;
+      return { type: 'repair', block: b.readUInt32BE(12), coeffs: b.subarray(18, 18 + k), payload: b.subarray(18 + k) };
+    }
+    case NakType.BlockNak: {
+      if (b.length < 18) return null;
+      const n = b.readUInt16BE(16);
+      if (n > MAX_RANGES || b.length !== 18 + 6 * n) return null;
+      const needs: BlockNeed[] = [];
+      for (let i = 0; i < n; i++) needs.push({ block: b.readUInt32BE(18 + 6 * i), deficit: b.readUInt16BE(22 + 6 * i) });
+      return { type: 'bnak', held: b.readUInt32BE(12), needs };
     }
     case NakType.Nak: {
       if (b.length < 18) return null;

@@ -61,7 +61,13 @@ describe('p2mp-ftp plug-in', () => {
   it('options: defaults, and each bad value named by its path', () => {
     expect(p2mpFtp.parseOptions(undefined, 'transfer.p2mp-ftp', new Issues())).toEqual(P2MP_DEFAULTS);
     const ok = p2mpFtp.parseOptions({ mss: 500, p: 0.05, timeout: '20ms', rate: '9mbit', mode: 'unicast', group: '239.1.2.3' }, 'transfer.p2mp-ftp', new Issues());
-    expect(ok).toEqual({ mss: 500, p: 0.05, timeoutMs: 20, rateBps: 9e6, mode: 'unicast', group: '239.1.2.3' });
+    expect(ok).toEqual({ mss: 500, p: 0.05, timeoutMs: 20, rateBps: 9e6, mode: 'unicast', group: '239.1.2.3', blockSegs: 32 });
+    // Parity blocks: a block that does not fit a frame beside the segment is refused; the default shrinks to fit.
+    expect(p2mpFtp.parseOptions({ mss: 1442 }, 'transfer.p2mp-ftp', new Issues())).toMatchObject({ mss: 1442, blockSegs: 12 });
+    expect(p2mpFtp.parseOptions({ mss: 1400, block: 0 }, 'transfer.p2mp-ftp', new Issues())).toMatchObject({ blockSegs: 0 });
+    const bad = new Issues();
+    expect(p2mpFtp.parseOptions({ mss: 1400, block: 64 }, 'transfer.p2mp-ftp', bad)).toBeUndefined();
+    expect(bad.count).toBe(1);
     const issues = new Issues();
     expect(p2mpFtp.parseOptions({ mss: 1500, p: 2, timeout: 'soon', mode: 'broadcast', group: '10.1.1.1', window: 3 }, 'transfer.p2mp-ftp', issues)).toBeUndefined();
     expect(issues.list.map((i) => i.path).sort()).toEqual(['transfer.p2mp-ftp.group', 'transfer.p2mp-ftp.mode', 'transfer.p2mp-ftp.mss', 'transfer.p2mp-ftp.p', 'transfer.p2mp-ftp.timeout', 'transfer.p2mp-ftp.window']);
@@ -84,6 +90,7 @@ describe('p2mp-ftp plug-in', () => {
     expect(argv[argv.indexOf('--rate') + 1]).toBe('97000000bit');
     expect(argv[argv.indexOf('--link-rate') + 1]).toBe('9700000bit');
     expect(argv[argv.indexOf('--bind') + 1]).toBe('198.18.0.1');
+    expect(argv[argv.indexOf('--block') + 1]).toBe('32');
     expect(defaultNakRates({ ...t, sender: { upBps: Infinity } })).toEqual({ rateBps: 1e9, linkRateBps: 9.7e6 });
   });
 

@@ -53,7 +53,7 @@ function simulate(o: { n: number; fileBytes: number; segBytes: number; mode: 'un
       const r = receivers[i]!;
       if (tx.kind === 'status') r.onStatus(now, { fileBytes: o.fileBytes, segBytes: o.segBytes, sha256: Buffer.alloc(32) }, sentSegs);
       else if (tx.kind === 'bye') r.onBye();
-      else {
+      else if (tx.kind === 'data') {
         arrived[i]!++;
         if (r.onData(now, tx.seg, segLen(tx.seg)) === 'new' && r.allHeld) {
           doneAtMs[i] = now;

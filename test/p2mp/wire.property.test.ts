@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_RANGES, decodeNak, encodeNak, type NakFrame } from '../../p2mp/nak-wire.js';
+import { MAX_BLOCK_SEGS, MAX_RANGES, decodeNak, encodeNak, type NakFrame } from '../../p2mp/nak-wire.js';
 import { decodeSaw, encodeAck, encodeData } from '../../p2mp/saw-wire.js';
 
 const bytes = (min: number, max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: min, maxLength: max }).map((a) => Buffer.from(a));
@@ -13,11 +13,15 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const nakFrame: fc.Arbitrary<NakFrame> = fc.oneof(
   fc.record({ seg: u32, data: bytes(1, 400) }).map((r): NakFrame => ({ type: 'data', ...r })),
   fc
-    .record({ fileBytes: fc.integer({ min: 0, max: 2 ** 40 }), segBytes: fc.integer({ min: 64, max: 65_000 }), sentSegs: u32, sha256: bytes(32, 32) })
+    .record({ fileBytes: fc.integer({ min: 0, max: 2 ** 40 }), segBytes: fc.integer({ min: 64, max: 65_000 }), sentSegs: u32, sha256: bytes(32, 32), blockSegs: fc.integer({ min: 0, max: MAX_BLOCK_SEGS }) })
     .map((r): NakFrame => ({ type: 'status', ...r })),
   fc
     .record({ held: u32, ranges: fc.array(fc.record({ first: u32, count: u32 }), { maxLength: MAX_RANGES }) })
     .map((r): NakFrame => ({ type: 'nak', ...r })),
+  fc.record({ block: u32, coeffs: bytes(1, MAX_BLOCK_SEGS), payload: bytes(1, 300) }).map((r): NakFrame => ({ type: 'repair', ...r })),
+  fc
+    .record({ held: u32, needs: fc.array(fc.record({ block: u32, deficit: fc.integer({ min: 0, max: 0xffff }) }), { maxLength: MAX_RANGES }) })
+    .map((r): NakFrame => ({ type: 'bnak', ...r })),
   fc.constant<NakFrame>({ type: 'complete' }),
   fc.constant<NakFrame>({ type: 'bye' }),
 );
