@@ -220,6 +220,9 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
       const options = topology.transfer.options[contender.protocol.name];
       for (let repeat = 1; repeat <= topology.repeat; repeat++) {
         k++;
+        // A signal tore the network down while the last run was ending: start nothing more (the
+        // loop built a fresh network here once, which the exiting process then left behind).
+        await unlessInterrupted();
         if (simulated) {
           const r = contender.protocol.simulate!(topology, contender.variant, strategy, repeat, topology.sim ?? {});
           runs.push(r);
