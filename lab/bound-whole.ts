@@ -51,6 +51,7 @@
  * cuts interact), only valid: a protocol cannot beat it.
  */
 import { transferMs } from './bound.js';
+import type { Topology } from './types.js';
 
 /** A capacity over time: [fromMs, next fromMs) at bytesPerS, sorted, the first at 0. */
 type Steps = { fromMs: number; bytesPerS: number }[];
@@ -255,4 +256,20 @@ export function kumarRossBound(i: WholeFileBoundInput): WholeFileBound {
 /** The sites of a Topology as kumarRossBound takes them. */
 export function boundSites(sites: readonly { receivers: number[]; upBps: number; downBps: number }[] | undefined): WholeFileBoundInput['sites'] {
   return (sites ?? []).map((s) => ({ members: [...s.receivers], upBps: s.upBps, downBps: s.downBps }));
+}
+
+/**
+ * The bound of a whole-file run on topology `t` at `goodputFactor` (payload per link-rate byte of
+ * the protocol's framing): every receiver's links and loss, the timed events and the sites, as the
+ * unicast peer-to-peer plug-ins (bittorrent, floodclone, coded) all take them.
+ */
+export function topologyKumarRoss(t: Topology, fileBytes: number, goodputFactor: number): WholeFileBound {
+  return kumarRossBound({
+    fileBytes,
+    sourceUpBps: t.sender.upBps,
+    nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
+    events: t.events,
+    sites: boundSites(t.sites),
+    goodputFactor,
+  });
 }

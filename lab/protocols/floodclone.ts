@@ -17,7 +17,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { simulateFlood } from '../../protocols/floodclone/sim.js';
 import { parseSizeBytes } from '../../core/units.js';
-import { boundSites, kumarRossBound } from '../bound-whole.js';
+import { topologyKumarRoss } from '../bound-whole.js';
 import { flowLinks } from '../sim/links.js';
 import { siteOfReceiver } from '../scenario/sites.js';
 import { TCP_PAYLOAD_PER_FRAME } from '../bound.js';
@@ -142,14 +142,7 @@ export const floodclone: Protocol<FloodOptions> = {
   },
 
   lowerBound(t, o, fileBytes) {
-    return kumarRossBound({
-      fileBytes,
-      sourceUpBps: t.sender.upBps,
-      nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
-      events: t.events,
-      sites: boundSites(t.sites),
-      goodputFactor: floodGoodput(o.chunkBytes),
-    });
+    return topologyKumarRoss(t, fileBytes, floodGoodput(o.chunkBytes));
   },
 };
 

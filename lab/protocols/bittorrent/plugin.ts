@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseDurationMs, parseSizeBytes } from '../../../core/units.js';
-import { boundSites, kumarRossBound } from '../../bound-whole.js';
+import { topologyKumarRoss } from '../../bound-whole.js';
 import { TCP_PAYLOAD_PER_FRAME } from '../../bound.js';
 import { RunError } from '../../hosts.js';
 import { at, readInt, readList, readObject, readUnit } from '../../scenario/read.js';
@@ -246,13 +246,6 @@ export const bittorrent: Protocol<BittorrentOptions> = {
   },
 
   lowerBound(t, _o, fileBytes) {
-    return kumarRossBound({
-      fileBytes,
-      sourceUpBps: t.sender.upBps,
-      nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
-      events: t.events,
-      sites: boundSites(t.sites),
-      goodputFactor: TCP_PAYLOAD_PER_FRAME * (BLOCK_BYTES / (BLOCK_BYTES + BLOCK_HEADER_BYTES)),
-    });
+    return topologyKumarRoss(t, fileBytes, TCP_PAYLOAD_PER_FRAME * (BLOCK_BYTES / (BLOCK_BYTES + BLOCK_HEADER_BYTES)));
   },
 };

@@ -18,7 +18,7 @@
  * in the bound.
  */
 import { basename, join } from 'node:path';
-import { kumarRossBound } from '../../bound-whole.js';
+import { topologyKumarRoss } from '../../bound-whole.js';
 import { at, readInt, readObject } from '../../scenario/read.js';
 import type { Issues } from '../../scenario/errors.js';
 import { sameFile } from '../../verify.js';
@@ -176,13 +176,7 @@ export const coded: Protocol<CodedOptions> = {
   },
 
   lowerBound(t, _o, fileBytes) {
-    return kumarRossBound({
-      fileBytes,
-      sourceUpBps: t.sender.upBps,
-      nodes: t.receivers.map((r) => ({ downBps: r.downBps, upBps: r.upBps, lossDownPct: r.lossDownPct ?? 0, lossUpPct: r.lossUpPct ?? 0 })),
-      events: t.events,
-      goodputFactor: UDP_PAYLOAD_PER_FRAME,
-    });
+    return topologyKumarRoss(t, fileBytes, UDP_PAYLOAD_PER_FRAME);
   },
 };
 
