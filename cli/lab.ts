@@ -1,4 +1,5 @@
 /** `fanout lab`, `fanout doctor`, `fanout clean`. */
+import { labConsole } from './progress.js';
 import { parseArgs } from 'node:util';
 import { runClean, formatCleanReport } from '../lab/clean.js';
 import { DryRunCommander, RealCommander, shellQuote } from '../lab/commander.js';
@@ -97,19 +98,7 @@ export async function labCommand(argv: string[]): Promise<number> {
     }
     return EXIT.ok;
   }
-  const tty = process.stderr.isTTY;
-  let statusShown = false;
-  const status = tty
-    ? (line: string): void => {
-        process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 120) - 1)}\x1b[K`);
-        statusShown = true;
-      }
-    : null;
-  const log = (line: string): void => {
-    if (statusShown) process.stderr.write('\r\x1b[K');
-    statusShown = false;
-    process.stderr.write(`${line}\n`);
-  };
+  const { log, status } = labConsole();
   let outcome;
   try {
     outcome = await runLab({ scenarioPath: positionals[0]!, strategies, repeat, out: values.out, backend, keep: values.keep, log, status });

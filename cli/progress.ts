@@ -26,3 +26,23 @@ export function startProgress(src: ProgressSource, out: NodeJS.WriteStream, labe
     out.write('\n');
   };
 }
+
+/**
+ * The lab's two outputs on stderr: `log` prints a line for good; `status` (on a terminal only,
+ * else null) rewrites one live line in place, which the next `log` clears first.
+ */
+export function labConsole(err: NodeJS.WriteStream = process.stderr): { log: (line: string) => void; status: ((line: string) => void) | null } {
+  let statusShown = false;
+  const status = err.isTTY
+    ? (line: string): void => {
+        err.write(`\r${line.slice(0, (err.columns ?? 120) - 1)}\x1b[K`);
+        statusShown = true;
+      }
+    : null;
+  const log = (line: string): void => {
+    if (statusShown) err.write('\r\x1b[K');
+    statusShown = false;
+    err.write(`${line}\n`);
+  };
+  return { log, status };
+}

@@ -1,4 +1,5 @@
 /** `fanout lab SWEEP.yaml`: a scenario with `sweep:` (lab/sweep). */
+import { labConsole } from './progress.js';
 import { BackendUnavailableError, hasTool } from '../lab/doctor.js';
 import { RunError } from '../lab/runner.js';
 import { ScenarioError } from '../lab/scenario/index.js';
@@ -35,19 +36,7 @@ export async function sweepCommand(scenarioPath: string, f: SweepFlags): Promise
     return EXIT.ok;
   }
   // As `fanout lab`: a live status line on a terminal, progress lines always.
-  const tty = process.stderr.isTTY;
-  let statusShown = false;
-  const status = tty
-    ? (line: string): void => {
-        process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 120) - 1)}\x1b[K`);
-        statusShown = true;
-      }
-    : null;
-  const log = (line: string): void => {
-    if (statusShown) process.stderr.write('\r\x1b[K');
-    statusShown = false;
-    process.stderr.write(`${line}\n`);
-  };
+  const { log, status } = labConsole();
   let outcome;
   try {
     outcome = await runSweep({ scenarioPath, strategies: f.strategies, repeat: f.repeat, out: f.out, backend: f.backend, keep: f.keep, log, status });
