@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NakReceiver } from '../../p2mp/nak-receiver.js';
-import { FRAME_OVERHEAD_BYTES, NakSender, type NakSenderTx } from '../../p2mp/nak-sender.js';
+import { BURST_MS, FRAME_OVERHEAD_BYTES, NakSender, type NakSenderTx } from '../../p2mp/nak-sender.js';
 import { DATA_HEADER_BYTES, MAX_RANGES } from '../../p2mp/nak-wire.js';
 import { Heap } from '../../core/heap.js';
 
@@ -114,7 +114,8 @@ describe('p2mp-ftp/nak in virtual time', () => {
     // 400 segments of ~1058 link bytes at 1 MB/s ~ 423 ms (+ the delay, the STATUS frames and a small burst).
     const paceMs = (400 * linkBytesPerSeg) / 1000;
     const last = Math.max(...(r.doneAtMs as number[]));
-    expect(last).toBeGreaterThan(paceMs * 0.97);
+    // The pacer starts with BURST_MS of credit: that much may go at once.
+    expect(last).toBeGreaterThan(paceMs - BURST_MS);
     expect(last).toBeLessThan(paceMs * 1.1 + 5);
   });
 
