@@ -164,7 +164,16 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
       if (to === 'group') sock.send(buf, o.port, o.group!);
       else for (const i of to) sock.send(buf, targets[i]!.port, targets[i]!.address);
     };
+    // NAKs are taken as they come and acted on once per turn of the event loop, after the turn's
+    // datagrams (setImmediate), not once per NAK: 64 receivers' NAKs arrive in bursts.
+    let pumpQueued = false;
+    const schedulePump = (): void => {
+      if (pumpQueued || ended) return;
+      pumpQueued = true;
+      setImmediate(pump);
+    };
     const pump = (): void => {
+      pumpQueued = false;
       if (ended) return;
       clearTimeout(timer);
       const now = nowMs();
@@ -200,7 +209,7 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
         m.onComplete(nowMs(), r);
         if (!was) o.out.event({ event: 'receiver-complete', index: r });
       }
-      pump();
+      schedulePump();
     });
     pump();
   });
@@ -438,12 +447,29 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       m.verified(nowMs());
     };
     // The wake-up timer is set again only when it must fire sooner (not once per datagram).
+    // What to send is decided once per turn of the event loop, after its datagrams (setImmediate
+    // runs after the I/O phase; a timer runs before it): a receiver that waited for a core first
+    // takes the repairs queued in its socket, then NAKs what is still missing, instead of NAKing
+    // from stale state and buying duplicate repairs (measured: 64 receivers on 2 cores).
     let timerDue = Infinity;
-    const pump = (fromTimer = false): void => {
+    let timerFired = false;
+    let pumpQueued = false;
+    const schedulePump = (): void => {
+      if (pumpQueued || ended) return;
+      pumpQueued = true;
+      setImmediate(pump);
+    };
+    const onTimer = (): void => {
+      timerDue = Infinity;
+      timerFired = true;
+      schedulePump();
+    };
+    const pump = (): void => {
+      pumpQueued = false;
       if (ended) return;
       const now = nowMs();
-      if (fromTimer) {
-        timerDue = Infinity;
+      if (timerFired) {
+        timerFired = false;
         if (!committed) catchUp();
       }
       if (m.finished) return end();
@@ -458,7 +484,7 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       if (wake < timerDue) {
         clearTimeout(timer);
         timerDue = wake;
-        timer = setTimeout(pump, Math.max(0, wake - t), true);
+        timer = setTimeout(onTimer, Math.max(0, wake - t));
       }
     };
     o.signal?.addEventListener('abort', () => end('stopped before the file was complete'), { once: true });
@@ -527,7 +553,7 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
       } else if (f.type === 'bye') {
         m.onBye();
       }
-      pump();
+      schedulePump();
     });
     pump();
   });
