@@ -82,16 +82,16 @@ describe('p2mp-ftp plug-in', () => {
     expect(client).toMatchObject({ driver: true, go: 'SIGUSR1', node: { role: 'source' } });
   });
 
-  it('nak multicast: receivers join the group on their own address; the sender paces its uplink and each receiver link x 0.97', () => {
+  it('nak multicast: receivers join the group on their own address; the sender paces its uplink and each receiver link at their rates (as uftp/fixed)', () => {
     const t = topology(3);
     const phases = p2mpFtp.phases(ctx(t, 'nak', P2MP_DEFAULTS));
     expect(phases[0]!.procs[0]!.argv).toEqual(expect.arrayContaining(['receive', '--group', '239.255.77.35', '--bind', '198.18.0.2', '--session', '42']));
     const argv = phases[1]!.procs[0]!.argv;
-    expect(argv[argv.indexOf('--rate') + 1]).toBe('97000000bit');
-    expect(argv[argv.indexOf('--link-rate') + 1]).toBe('9700000bit');
+    expect(argv[argv.indexOf('--rate') + 1]).toBe('100000000bit');
+    expect(argv[argv.indexOf('--link-rate') + 1]).toBe('10000000bit');
     expect(argv[argv.indexOf('--bind') + 1]).toBe('198.18.0.1');
     expect(argv[argv.indexOf('--block') + 1]).toBe('32');
-    expect(defaultNakRates({ ...t, sender: { upBps: Infinity } })).toEqual({ rateBps: 1e9, linkRateBps: 9.7e6 });
+    expect(defaultNakRates({ ...t, sender: { upBps: Infinity } })).toEqual({ rateBps: 1e9, linkRateBps: 10e6 });
   });
 
   it('bound per variant: stop-and-wait is unicast with its p; nak follows the mode', () => {
