@@ -105,6 +105,8 @@ interface Live {
   cpuAtStartS?: number;
   /** Run-queue wait of its tree, s, as last sampled while it ran (source programs only). */
   waitS?: number;
+  /** When its CPU and memory were last sampled (Date.now()). */
+  usageAtMs?: number;
 }
 
 interface NodeState {
@@ -194,6 +196,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   const bind = (entry: Live, ready: (() => void) | null): void => {
     let waiting = ready;
     entry.onLine = (line) => {
+      // A program's last lines (done, summary) come just before it may exit: sample it then.
+      sampleUsage(entry, 200);
       // The source's wait for a core counts from its first word (its own start-up is not the transfer).
       if (entry.spec.node.role === 'source' && !waitAtStart.has(entry)) {
         sampleWait();
@@ -275,9 +279,28 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
   };
   const waitAtStart = new Map<Live, number>();
 
+  /**
+   * Samples a program's CPU and peak memory while it runs, at most every `everyMs`: a program that
+   * exits by itself before the end (a NAK receiver after BYE, a FloodClone node after ALLDONE)
+   * keeps its last reading instead of counting as nothing (/proc forgets it at exit).
+   */
+  const sampleUsage = (e: Live, everyMs: number): void => {
+    if (e.pooled || e.proc?.pid === undefined || e.exitCode !== undefined) return;
+    const now = Date.now();
+    if (e.usageAtMs !== undefined && now - e.usageAtMs < everyMs) return;
+    e.usageAtMs = now;
+    const u = treeUsage(e.proc.pid);
+    if (u.cpuS === 0 && u.peakRssBytes === 0) return; // gone meanwhile
+    e.usage = { cpuS: Math.max(e.usage?.cpuS ?? 0, u.cpuS), peakRssBytes: Math.max(e.usage?.peakRssBytes ?? 0, u.peakRssBytes) };
+  };
+
   const stopAll = async (): Promise<void> => {
     sampleWait();
-    for (const e of live) if (e.proc?.pid !== undefined && e.exitCode === undefined) e.usage = treeUsage(e.proc.pid);
+    for (const e of live) {
+      if (e.proc?.pid === undefined || e.exitCode !== undefined) continue;
+      const u = treeUsage(e.proc.pid);
+      e.usage = { cpuS: Math.max(e.usage?.cpuS ?? 0, u.cpuS), peakRssBytes: Math.max(e.usage?.peakRssBytes ?? 0, u.peakRssBytes) };
+    }
     for (const e of live) {
       // A pooled program stays up for the next run; this run is charged only what it used meanwhile.
       if (e.pooled && e.usage) e.usage = { cpuS: Math.max(0, e.usage.cpuS - (e.cpuAtStartS ?? 0)), peakRssBytes: e.usage.peakRssBytes };
@@ -350,6 +373,7 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
         break;
       }
       sampleWait();
+      for (const e of live) sampleUsage(e, 1000);
       await new Promise<void>((resolve) => {
         wake = resolve;
         setTimeout(resolve, Math.min(250, Math.max(1, deadline - Date.now()))).unref();
