@@ -44,6 +44,8 @@ interface PeerLink {
   /** Requests from this peer waiting to be served (chunk indices). */
   serve: number[];
   haveOut: number[];
+  /** The peer's address and node id from its HELLO (links to the same peer share it). */
+  peerKey: string | null;
 }
 
 export class FloodNode {
@@ -151,6 +153,7 @@ export class FloodNode {
       addr,
       serve: [],
       haveOut: [],
+      peerKey: null,
       conn: new FloodConn(
         s,
         (f) => this.onFrame(link, f),
@@ -168,9 +171,32 @@ export class FloodNode {
       this.links.delete(handle);
       if (this.source === link) this.source = null;
       this.picker?.removePeer(handle);
+      if (link.peerKey !== null) this.arrangeRequests(link.peerKey);
       this.pickSoon();
     });
     return link;
+  }
+
+  /** The ready peer links to one peer (by address and node id). */
+  private linksTo(key: string): PeerLink[] {
+    return [...this.links.values()].filter((l) => l.ready && !l.isSource && l.peerKey === key);
+  }
+
+  /**
+   * Requests to a peer go on the links this node dialed, when it has one. Every pair of nodes dials
+   * each other, so each holds two connections: on the one A dialed, A sends only requests and HAVEs
+   * and B sends the chunks A asked for; on the other, the reverse. A request then never waits, in
+   * its TCP stream, behind a chunk its sender is uploading on the same connection (at a 0.74 Mbit/s
+   * uplink's share, a 64 KiB chunk ahead of it is seconds: the node with the thinnest uplink of
+   * flood-lognormal finished 13 s after all the others). With no dialed link (a peer we could not
+   * reach), the link it dialed is asked.
+   */
+  private arrangeRequests(key: string): void {
+    const p = this.picker;
+    if (!p) return;
+    const ls = this.linksTo(key);
+    const dialed = ls.some((l) => l.addr !== null);
+    for (const l of ls) p.setRequestable(l.handle, !dialed || l.addr !== null);
   }
 
   private onFrame(link: PeerLink, f: Frame): void {
@@ -182,7 +208,9 @@ export class FloodNode {
       if (!f.fileHash.equals(this.manifest.fileHash)) return link.conn.fail(ERR_REFUSED, 'a different file');
       if (link.addr === null) this.hello(link); // we were dialed: answer
       link.ready = true;
+      link.peerKey = `${link.conn.socket.remoteAddress ?? '?'}|${f.nodeId}`;
       this.picker!.addPeer(link.handle, false, Date.now());
+      this.arrangeRequests(link.peerKey);
       link.conn.send({ type: 'bitfield', bits: bitfieldOf(this.store!.have) });
       return;
     }
@@ -242,13 +270,13 @@ export class FloodNode {
     switch (f.type) {
       case 'have':
         for (const k of f.chunks) if (k >= n) throw new FloodProtocolError(`HAVE of chunk ${k} of ${n}`);
-        p.onHave(link.handle, f.chunks);
+        this.holds(link, f.chunks);
         return this.pickSoon();
       case 'bitfield': {
         if (f.bits.length !== Math.ceil(n / 8)) throw new FloodProtocolError(`BITFIELD of ${f.bits.length} bytes for ${n} chunks`);
         const held: number[] = [];
         for (let k = 0; k < n; k++) if (bitAt(f.bits, k)) held.push(k);
-        p.onHave(link.handle, held);
+        this.holds(link, held);
         return this.pickSoon();
       }
       case 'request':
@@ -273,6 +301,16 @@ export class FloodNode {
       default:
         throw new FloodProtocolError(`unexpected ${f.type.toUpperCase()}`);
     }
+  }
+
+  /**
+   * What a peer says it holds counts for every link to it: its HAVEs on the link it dialed come
+   * first (on ours they queue behind the chunks it sends us).
+   */
+  private holds(link: PeerLink, chunks: number[]): void {
+    const p = this.picker!;
+    if (link.isSource || link.peerKey === null) return p.onHave(link.handle, chunks);
+    for (const l of this.linksTo(link.peerKey)) p.onHave(l.handle, chunks);
   }
 
   private onChunk(link: PeerLink, k: number, data: Buffer): void {

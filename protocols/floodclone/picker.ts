@@ -74,6 +74,8 @@ interface Peer {
   lastDoneMs: number;
   trust: number;
   corrupt: number;
+  /** Asked for chunks (the driver may keep a second link to the same peer for serving only). */
+  requestable: boolean;
 }
 
 const EWMA = 0.3;
@@ -134,7 +136,7 @@ export class Picker {
     if (this.peers.has(handle)) return;
     const holds = new Uint8Array(this.chunks);
     if (isSource) holds.fill(1);
-    this.peers.set(handle, { handle, isSource, holds, outstanding: new Map(), rate: null, busySinceMs: nowMs, lastDoneMs: nowMs, trust: 1, corrupt: 0 });
+    this.peers.set(handle, { handle, isSource, holds, outstanding: new Map(), rate: null, busySinceMs: nowMs, lastDoneMs: nowMs, trust: 1, corrupt: 0, requestable: true });
   }
 
   removePeer(handle: Handle): void {
@@ -249,7 +251,17 @@ export class Picker {
     p.rate = p.rate === null ? r : p.rate * (1 - EWMA) + r * EWMA;
   }
 
+  /**
+   * Whether this peer link is asked for chunks. A link that is not keeps what it holds and its
+   * requests in flight (they complete as usual); it is just asked for nothing new.
+   */
+  setRequestable(handle: Handle, requestable: boolean): void {
+    const p = this.peers.get(handle);
+    if (p) p.requestable = requestable;
+  }
+
   private slots(p: Peer): number {
+    if (!p.requestable) return 0;
     if (p.rate === null) return 1;
     const want = Math.ceil((p.rate * p.trust * this.cfg.queueTargetMs) / 1000 / this.chunkBytes) + 1;
     return Math.max(1, Math.min(this.cfg.maxPerPeer, p.isSource ? 1 : want));

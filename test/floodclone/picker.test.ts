@@ -142,4 +142,22 @@ describe('floodclone picker', () => {
     expect(p.complete).toBe(true);
     expect(p.pick(0)).toEqual([]);
   });
+
+  it('a link set not requestable is asked for nothing new; what it was asked completes as usual', () => {
+    const p = picker('    ', ['****', '****'], { noSource: true });
+    const first = requests(p.pick(0));
+    expect(first.filter((x) => x.startsWith('1:'))).toHaveLength(1);
+    const asked1 = Number(first.find((x) => x.startsWith('1:'))!.split(':')[1]);
+    p.setRequestable(1, false);
+    expect(p.onChunk(1, asked1, true, 100)).toBe('store');
+    for (const x of first.filter((y) => y.startsWith('2:'))) p.onChunk(2, Number(x.split(':')[1]), true, 150);
+    // Peer 1 holds everything but is not asked again; peer 2 gets the rest as its slots allow.
+    for (let t = 200; t < 2000 && !p.complete; t += 100) {
+      const r = requests(p.pick(t));
+      expect(r.filter((x) => x.startsWith('1:'))).toEqual([]);
+      for (const x of r) p.onChunk(2, Number(x.split(':')[1]), true, t + 50);
+    }
+    expect(p.complete).toBe(true);
+    expect(p.duplicates).toBe(0);
+  });
 });
