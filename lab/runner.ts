@@ -286,8 +286,8 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
    */
   const sampleUsage = (e: Live, everyMs: number): void => {
     // Nodes only, never the source (it runs to the end and is read then), and no pooled program
-    // (read at the end too): reading the source's tree as it ran cost probe-prioritise 4 % on
-    // gate-late-slow (1.5 s runs; 1.14 without, 1.14-1.19 with).
+    // (read at the end too): the lab stays out of the way of the program it times. (Measured on
+    // gate-late-slow's 1.5 s runs: no difference either way, probe-prioritise 1.14-1.19.)
     if (e.spec.node.role === 'source' || e.pooled || e.proc?.pid === undefined || e.exitCode !== undefined) return;
     const now = Date.now();
     if (e.usageAtMs !== undefined && now - e.usageAtMs < everyMs) return;
