@@ -130,10 +130,9 @@ export class NakSender {
     if (!(Number.isInteger(this.blockSegs) && this.blockSegs >= 0 && this.blockSegs <= MAX_BLOCK_SEGS)) throw new RangeError(`blockSegs: expected 0..${MAX_BLOCK_SEGS} (got ${o.blockSegs})`);
     this.rateBytesPerMs = o.rateBps / 8 / 1000;
     // A little burst, not more (the pacing is the point): four segments' copies, or BURST_MS at
-    // the rate when that is more. Timers fire about every ms, later on a busy machine; credit
-    // beyond the burst is lost, so a burst of 4 ms capped the rate at 93 % of the goal with 16
-    // receivers on 2 cores (p2mp-16-mixed); 16 ms is 14 segments at 10 Mbit/s, which the link's
-    // queue holds.
+    // the rate when that is more. Timers fire about every ms, later on a busy machine, and credit
+    // beyond the burst is lost: 16 ms leaves room for a late timer (4 ms before; p2mp-16-mixed
+    // measured the same either way) and is 14 segments at 10 Mbit/s, which the link's queue holds.
     const copies = o.mode === 'multicast' ? 1 : o.receivers;
     this.burstBytes = Math.max(4 * copies * (o.segBytes + DATA_HEADER_BYTES + FRAME_OVERHEAD_BYTES), BURST_MS * this.rateBytesPerMs);
     this.credit = this.burstBytes;
