@@ -284,6 +284,12 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
    * exits by itself before the end (a NAK receiver after BYE, a FloodClone node after ALLDONE)
    * keeps its last reading instead of counting as nothing (/proc forgets it at exit).
    */
+  /** Reads a running program's tree and keeps the larger of that and what was read before. */
+  const readUsage = (e: Live, pid: number): void => {
+    const u = treeUsage(pid);
+    if (u.cpuS === 0 && u.peakRssBytes === 0) return; // gone meanwhile
+    e.usage = { cpuS: Math.max(e.usage?.cpuS ?? 0, u.cpuS), peakRssBytes: Math.max(e.usage?.peakRssBytes ?? 0, u.peakRssBytes) };
+  };
   const sampleUsage = (e: Live, everyMs: number): void => {
     // Nodes only, never the source (it runs to the end and is read then), and no pooled program
     // (read at the end too): the lab stays out of the way of the program it times. (Measured on
@@ -292,18 +298,12 @@ export async function runOnce(net: EmulatedNetwork, o: RunOptions): Promise<RunR
     const now = Date.now();
     if (e.usageAtMs !== undefined && now - e.usageAtMs < everyMs) return;
     e.usageAtMs = now;
-    const u = treeUsage(e.proc.pid);
-    if (u.cpuS === 0 && u.peakRssBytes === 0) return; // gone meanwhile
-    e.usage = { cpuS: Math.max(e.usage?.cpuS ?? 0, u.cpuS), peakRssBytes: Math.max(e.usage?.peakRssBytes ?? 0, u.peakRssBytes) };
+    readUsage(e, e.proc.pid);
   };
 
   const stopAll = async (): Promise<void> => {
     sampleWait();
-    for (const e of live) {
-      if (e.proc?.pid === undefined || e.exitCode !== undefined) continue;
-      const u = treeUsage(e.proc.pid);
-      e.usage = { cpuS: Math.max(e.usage?.cpuS ?? 0, u.cpuS), peakRssBytes: Math.max(e.usage?.peakRssBytes ?? 0, u.peakRssBytes) };
-    }
+    for (const e of live) if (e.proc?.pid !== undefined && e.exitCode === undefined) readUsage(e, e.proc.pid);
     for (const e of live) {
       // A pooled program stays up for the next run; this run is charged only what it used meanwhile.
       if (e.pooled && e.usage) e.usage = { cpuS: Math.max(0, e.usage.cpuS - (e.cpuAtStartS ?? 0)), peakRssBytes: e.usage.peakRssBytes };
