@@ -54,6 +54,8 @@ export class FloodNode {
   private store: PartStore | null = null;
   private picker: Picker | null = null;
   private readonly links = new Map<Handle, PeerLink>();
+  /** Ready peer links by peerKey (two per peer when both dialed): HAVEs look them up per frame. */
+  private readonly byPeer = new Map<string, Set<PeerLink>>();
   private nextHandle = 1;
   private nodeId = 0;
   private source: PeerLink | null = null;
@@ -171,15 +173,20 @@ export class FloodNode {
       this.links.delete(handle);
       if (this.source === link) this.source = null;
       this.picker?.removePeer(handle);
-      if (link.peerKey !== null) this.arrangeRequests(link.peerKey);
+      if (link.peerKey !== null) {
+        const set = this.byPeer.get(link.peerKey);
+        set?.delete(link);
+        if (set?.size === 0) this.byPeer.delete(link.peerKey);
+        this.arrangeRequests(link.peerKey);
+      }
       this.pickSoon();
     });
     return link;
   }
 
   /** The ready peer links to one peer (by address and node id). */
-  private linksTo(key: string): PeerLink[] {
-    return [...this.links.values()].filter((l) => l.ready && !l.isSource && l.peerKey === key);
+  private linksTo(key: string): Iterable<PeerLink> {
+    return this.byPeer.get(key) ?? [];
   }
 
   /**
@@ -194,7 +201,7 @@ export class FloodNode {
   private arrangeRequests(key: string): void {
     const p = this.picker;
     if (!p) return;
-    const ls = this.linksTo(key);
+    const ls = [...this.linksTo(key)];
     const dialed = ls.some((l) => l.addr !== null);
     for (const l of ls) p.setRequestable(l.handle, !dialed || l.addr !== null);
   }
@@ -209,6 +216,9 @@ export class FloodNode {
       if (link.addr === null) this.hello(link); // we were dialed: answer
       link.ready = true;
       link.peerKey = `${link.conn.socket.remoteAddress ?? '?'}|${f.nodeId}`;
+      const set = this.byPeer.get(link.peerKey);
+      if (set) set.add(link);
+      else this.byPeer.set(link.peerKey, new Set([link]));
       this.picker!.addPeer(link.handle, false, Date.now());
       this.arrangeRequests(link.peerKey);
       link.conn.send({ type: 'bitfield', bits: bitfieldOf(this.store!.have) });
