@@ -65,15 +65,19 @@ function readFully(fd: number, buf: Buffer, bytes: number, at: number): void {
   }
 }
 
-function sha256File(fd: number, bytes: number): Buffer {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let at = 0; at < bytes; ) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, bytes - at), at);
+/** Feeds bytes [from, to) of the file to `h`, through `buf`. */
+function hashRange(h: Hash, fd: number, from: number, to: number, buf: Buffer): void {
+  for (let at = from; at < to; ) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, to - at), at);
     if (n <= 0) throw new Error('file shrank while being read');
     h.update(buf.subarray(0, n));
     at += n;
   }
+}
+
+function sha256File(fd: number, bytes: number): Buffer {
+  const h = createHash('sha256');
+  hashRange(h, fd, 0, bytes, Buffer.allocUnsafe(1 << 20));
   return h.digest();
 }
 
@@ -277,15 +281,8 @@ export class PrefixHasher {
     const segs = this.segments;
     while (end < segs && written(end)) end++;
     if (end === this.next) return;
-    const from = this.bytes;
-    const to = Math.min(end * this.segBytes, this.fileBytes);
     this.buf ??= Buffer.allocUnsafe(1 << 20);
-    for (let at = from; at < to; ) {
-      const n = readSync(this.fd, this.buf, 0, Math.min(this.buf.length, to - at), at);
-      if (n <= 0) throw new Error('the file shrank while being hashed');
-      this.h.update(this.buf.subarray(0, n));
-      at += n;
-    }
+    hashRange(this.h, this.fd, this.bytes, Math.min(end * this.segBytes, this.fileBytes), this.buf);
     this.next = end;
   }
 
