@@ -7,7 +7,10 @@
  * second of the process's CPU time (so other load on the machine matters less; still noisy):
  *   encode  coded packets produced (symbol bytes out per second, systematic packets not used);
  *   recode  recoded packets produced by a decoder holding a full-rank generation (k rows to combine,
- *           the worst case for a relay);
+ *           the most a relay combines), one after another, so from the rows' split form over GF(2^8)
+ *           (a decoder splits its rows at the second recode at a rank); the first recode after an
+ *           innovative packet combines the rows as they are, at the kernel line's plain-combine
+ *           ceiling;
  *   decode  generation bytes (k * symbolBytes) recovered per second from coded packets only, counting
  *           decoder creation, every packet offered (dependent ones too) and data().
  * for K = 16, 64, 256, symbols of 1280 bytes, GF(2) and GF(2^8), dense, sparse (density 0.1) and
@@ -152,19 +155,24 @@ function measureRaptorQ(rq: RaptorQ, k: number): { encodeMBps: number; decodeMBp
 
 /** The kernel alone: GF(2^8) combine of 64 symbols, mulAdd, XOR (c=1); bytes multiplied-and-added per second. */
 function kernelFigures(factory: KernelFactory): Record<string, number> {
-  const kern = factory(66 * S + 512);
+  const kern = factory(66 * S + 512 + 64 * 2 * S + 256);
   const b = kern.base;
   const list = b + 65 * S;
   const coefs = list + 256;
+  const splitList = coefs + 256;
+  const split0 = splitList + 256;
+  kern.mem.set(randomBytes(64 * S), b);
   for (let i = 0; i < 64; i++) {
     kern.words[(list >> 2) + i] = b + i * S;
+    kern.words[(splitList >> 2) + i] = split0 + i * 2 * S;
+    kern.split(split0 + i * 2 * S, b + i * S, S);
     kern.mem[coefs + i] = 2 + i;
   }
-  kern.mem.set(randomBytes(64 * S), b);
   const out = b + 64 * S;
   const gb = (f: () => void, bytes: number) => rate(() => (f(), bytes)) / 1e3;
   const r = {
     combineGBps: gb(() => kern.combine(out, S, 64, list, coefs), 64 * S),
+    combineSplitGBps: gb(() => kern.combineSplit(out, S, 64, splitList, coefs), 64 * S),
     mulAddGBps: gb(() => kern.mulAdd(out, b, S, 0x53), S),
     xorGBps: gb(() => kern.mulAdd(out, b, S, 1), S),
   };
@@ -237,10 +245,14 @@ async function main(): Promise<void> {
   const perCycle = (gbps: number) => (mhz ? (gbps * 1e3) / mhz : null);
   const kernelLine = (name: string, f: Record<string, number>) => {
     log(
-      `kernel ${name}: combine of 64 GF(2^8) symbols ${f.combineGBps!.toFixed(2)} GB/s, mulAdd ${f.mulAddGBps!.toFixed(2)} GB/s, XOR ${f.xorGBps!.toFixed(2)} GB/s` +
-        (mhz ? `; at ${mhz.toFixed(0)} MHz (/proc/cpuinfo, nominal) ${perCycle(f.combineGBps!)!.toFixed(2)}, ${perCycle(f.mulAddGBps!)!.toFixed(2)}, ${perCycle(f.xorGBps!)!.toFixed(2)} bytes/cycle` : ''),
+      `kernel ${name}: combine of 64 GF(2^8) symbols ${f.combineGBps!.toFixed(2)} GB/s (split form ${f.combineSplitGBps!.toFixed(2)} GB/s), mulAdd ${f.mulAddGBps!.toFixed(2)} GB/s, XOR ${f.xorGBps!.toFixed(2)} GB/s` +
+        (mhz
+          ? `; at ${mhz.toFixed(0)} MHz (/proc/cpuinfo, nominal) ${perCycle(f.combineGBps!)!.toFixed(2)} (${perCycle(f.combineSplitGBps!)!.toFixed(2)}), ${perCycle(f.mulAddGBps!)!.toFixed(2)}, ${perCycle(f.xorGBps!)!.toFixed(2)} bytes/cycle`
+          : ''),
     );
-    log(`  ceiling for K=64 GF(2^8) dense encode/recode from this kernel alone: ${((f.combineGBps! * 1e3) / 64).toFixed(0)} MB/s`);
+    log(
+      `  ceiling for K=64 GF(2^8) dense encode and full-rank recode (split form) from this kernel alone: ${((f.combineSplitGBps! * 1e3) / 64).toFixed(0)} MB/s; recode right after an innovative packet (plain combine): ${((f.combineGBps! * 1e3) / 64).toFixed(0)} MB/s`,
+    );
   };
   kernelLine(`${ks.kernel} (default)`, kernel);
   const plainKernel = plain ? med(plainRuns) : null;

@@ -14,14 +14,21 @@
  *      subtracted from every held row with a nonzero in column q (back substitution);
  * so that at full rank row q is e_q and its payload is source symbol q: data() is a copy.
  *
+ * Recoding (GF(2^8)) combines the held rows. The first recode after an innovative packet combines
+ * them as they are; a second one at the same rank first writes their split form (see Kernel.split)
+ * and from then on, until the next innovative packet changes the rows, every recode combines the
+ * split form, which costs about 0.6x as much. A relay that recodes once per packet it takes pays
+ * nothing extra; one that sends more than it takes, or holds a whole generation, recodes faster.
+ *
  * Memory: k + 2 rows of align16(k) + align16(symbolBytes) bytes, fixed at construction, whatever
- * the peer sends. A packet that is not a valid coefficient vector and payload for this code is
+ * the peer sends; over GF(2^8) a decoder that recodes twice at a rank also gets k split rows of
+ * twice that (a second workspace, made once). A packet that is not a valid coefficient vector and payload for this code is
  * rejected with a CodecError before anything changes.
  */
 import type { CodecOptions, CodedPacket } from './encoder.js';
 import { CodecError } from './errors.js';
 import { INV } from './gf256.js';
-import type { Kernel } from './kernel.js';
+import type { Kernel, KernelFactory } from './kernel.js';
 import { align16, checkCoeffs, checkParams, fillDense, type CodeParams } from './params.js';
 import { defaultKernelFactory } from './select.js';
 import { copyOut } from './slab.js';
@@ -43,6 +50,14 @@ export class Decoder {
   private readonly coefs: number;
   /** Term list of the held rows in arrival order (`rank` words), for recode. */
   private readonly held: number;
+  private readonly factory: KernelFactory;
+  /**
+   * Over GF(2^8), made by the first recode that uses it: a second workspace with the held rows'
+   * split form (held order), its term list, scratch for a row, and recode's output and multipliers.
+   */
+  private splitWs: { kern: Kernel; list: number; coefs: number; out: number; tmp: number } | null = null;
+  private splitCurrent = false;
+  private recodesAtRank = 0;
   private _rank = 0;
   private _dependent = 0;
   private _received = 0;
@@ -58,7 +73,8 @@ export class Decoder {
     const list = rows * stride;
     const held = list + align16(4 * k);
     const coefs = held + align16(4 * k);
-    this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
+    this.factory = opts.kernel ?? defaultKernelFactory();
+    this.kern = this.factory(coefs + align16(k));
     const base = this.kern.base;
     this.list = base + list;
     this.held = base + held;
@@ -93,6 +109,7 @@ export class Decoder {
     if (this.disposed) return;
     this.disposed = true;
     this.kern.dispose();
+    this.splitWs?.kern.dispose();
   }
 
   private disposed = false;
@@ -156,6 +173,8 @@ export class Decoder {
     this.slot[q] = row;
     words[(this.held >> 2) + this._rank] = row;
     this._rank++;
+    this.splitCurrent = false;
+    this.recodesAtRank = 0;
     return 'innovative';
   }
 
@@ -181,13 +200,26 @@ export class Decoder {
     this.live();
     if (this._rank === 0) return null;
     const { k, symbolBytes: s, field } = this.params;
-    const kern = this.kern;
-    const mem = kern.mem;
-    const out = this.free[0]!; // free[length-1] is the next packet's scratch; both are free now.
-    // The held rows in arrival order (their offsets never change) and `rank` random multipliers,
-    // written straight into the kernel's coefficient area; redrawn in the rare all-zero case.
     const n = this._rank;
-    const coefs = mem.subarray(this.coefs, this.coefs + n);
+    // Made (and the memory perhaps grown, which replaces the views) before any view is read.
+    const w = field === 'gf256' && (this.splitCurrent || ++this.recodesAtRank >= 2) ? this.splitWorkspace() : null;
+    if (w && !this.splitCurrent) {
+      const { mem, words } = this.kern;
+      const stride = 2 * align16(this.rowLen);
+      for (let i = 0; i < n; i++) {
+        const row = words[(this.held >> 2) + i]!;
+        w.kern.mem.set(mem.subarray(row, row + this.rowLen), w.tmp);
+        w.kern.split(w.kern.base + i * stride, w.tmp, this.rowLen);
+      }
+      this.splitCurrent = true;
+    }
+    const kern = w ? w.kern : this.kern;
+    const mem = kern.mem;
+    const out = w ? w.out : this.free[0]!; // free[length-1] is the next packet's scratch; both are free now.
+    const coefAt = w ? w.coefs : this.coefs;
+    // `rank` random multipliers of the held rows in arrival order (their offsets never change),
+    // written straight into the kernel's coefficient area; redrawn in the rare all-zero case.
+    const coefs = mem.subarray(coefAt, coefAt + n);
     for (;;) {
       fillDense(field, coefs, 0, n, rng);
       let i = 0;
@@ -195,7 +227,22 @@ export class Decoder {
       if (i < n) break;
     }
     mem.fill(0, out, out + this.rowLen);
-    kern.combine(out, this.rowLen, n, this.held, this.coefs);
+    if (w) kern.combineSplit(out, this.rowLen, n, w.list, coefAt);
+    else kern.combine(out, this.rowLen, n, this.held, coefAt);
     return { coeffs: copyOut(mem, out, out + k), payload: copyOut(mem, out + this.ck, out + this.ck + s) };
+  }
+
+  private splitWorkspace(): NonNullable<Decoder['splitWs']> {
+    if (this.splitWs) return this.splitWs;
+    const k = this.params.k;
+    const stride = 2 * align16(this.rowLen);
+    const tmp = k * stride;
+    const out = tmp + align16(this.rowLen);
+    const list = out + align16(this.rowLen);
+    const coefs = list + align16(4 * k);
+    const kern = this.factory(coefs + align16(k));
+    const b = kern.base;
+    for (let i = 0; i < k; i++) kern.words[((b + list) >> 2) + i] = b + i * stride;
+    return (this.splitWs = { kern, list: b + list, coefs: b + coefs, out: b + out, tmp: b + tmp });
   }
 }

@@ -5,7 +5,10 @@
  *
  * Workspace layout (offsets 16-aligned): k source symbols at stride align16(symbolBytes), then the
  * output symbol, then a term list for combine (k words), the list of all k sources, and the
- * coefficients (k bytes).
+ * coefficients (k bytes). Over GF(2^8) the sources are also kept in the kernel's split form (two
+ * nibble planes each, written once here), so every coded packet is a combineSplit: two table lookups
+ * and two XORs per 16 bytes per term instead of also masking and shifting. GF(2) codes combine
+ * with plain XORs and need no split form.
  */
 import { CodecError } from './errors.js';
 import type { Kernel, KernelFactory } from './kernel.js';
@@ -37,6 +40,9 @@ export class Encoder {
   /** A term list of all k sources in order (dense codes use it as is). */
   private readonly allList: number;
   private readonly dense: boolean;
+  /** Over GF(2^8): the sources' split forms (k of 2 * stride bytes each, at srcSplit0). */
+  private readonly splitForm: boolean;
+  private readonly srcSplit0: number;
 
   constructor(
     p: CodeParams,
@@ -54,16 +60,34 @@ export class Encoder {
     const list = out + this.stride;
     const allList = list + align16(4 * k);
     const coefs = allList + align16(4 * k);
-    this.kern = (opts.kernel ?? defaultKernelFactory())(coefs + align16(k));
+    this.splitForm = p.field === 'gf256';
+    const srcSplit = coefs + align16(k);
+    this.kern = (opts.kernel ?? defaultKernelFactory())(srcSplit + (this.splitForm ? 2 * k * this.stride : 0));
     const base = this.kern.base;
     this.allList = base + allList;
-    for (let i = 0; i < k; i++) this.kern.words[(this.allList >> 2) + i] = base + i * this.stride;
+    this.srcSplit0 = base + srcSplit;
     this.dense = (p.density === undefined || p.density === 1) && p.band === undefined;
     this.src0 = base;
     this.out = base + out;
     this.list = base + list;
     this.coefs = base + coefs;
-    for (let i = 0; i < k; i++) this.kern.mem.set(source.subarray(i * s, (i + 1) * s), this.src0 + i * this.stride);
+    for (let i = 0; i < k; i++) this.kern.words[(this.allList >> 2) + i] = this.termOf(i);
+    for (let i = 0; i < k; i++) {
+      this.kern.mem.set(source.subarray(i * s, (i + 1) * s), this.src0 + i * this.stride);
+      if (this.splitForm) this.kern.split(this.termOf(i), this.src0 + i * this.stride, s);
+    }
+  }
+
+  /** Where source i is read from by the combine this encoder uses. */
+  private termOf(i: number): number {
+    return this.splitForm ? this.srcSplit0 + 2 * i * this.stride : this.src0 + i * this.stride;
+  }
+
+  private combineInto(n: number, list: number): void {
+    const s = this.params.symbolBytes;
+    this.kern.mem.fill(0, this.out, this.out + s);
+    if (this.splitForm) this.kern.combineSplit(this.out, s, n, list, this.coefs);
+    else this.kern.combine(this.out, s, n, list, this.coefs);
   }
 
   get kernelName(): string {
@@ -89,11 +113,9 @@ export class Encoder {
     if (!this.dense) return { coeffs, payload: this.combine(coeffs) };
     // Dense: every source is a term; the list of all k sources was written at construction, so only
     // the coefficients go in (the kernel skips the rare zero ones).
-    const mem = this.kern.mem;
-    mem.set(coeffs, this.coefs);
-    mem.fill(0, this.out, this.out + s);
-    this.kern.combine(this.out, s, k, this.allList, this.coefs);
-    return { coeffs, payload: copyOut(mem, this.out, this.out + s) };
+    this.kern.mem.set(coeffs, this.coefs);
+    this.combineInto(k, this.allList);
+    return { coeffs, payload: copyOut(this.kern.mem, this.out, this.out + s) };
   }
 
   /**
@@ -122,13 +144,12 @@ export class Encoder {
     for (let i = 0; i < k; i++) {
       const c = coeffs[i]!;
       if (c !== 0) {
-        words[l + n] = this.src0 + i * this.stride;
+        words[l + n] = this.termOf(i);
         mem[this.coefs + n] = c;
         n++;
       }
     }
-    mem.fill(0, this.out, this.out + s);
-    this.kern.combine(this.out, s, n, this.list, this.coefs);
-    return copyOut(mem, this.out, this.out + s);
+    this.combineInto(n, this.list);
+    return copyOut(this.kern.mem, this.out, this.out + s);
   }
 }

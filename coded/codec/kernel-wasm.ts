@@ -25,6 +25,8 @@ interface Exports {
   mul_add(dst: number, src: number, len: number, c: number): void;
   scale(dst: number, len: number, c: number): void;
   combine(dst: number, len: number, n: number, list: number, coefs: number): void;
+  split(dst: number, src: number, len: number): void;
+  combine_split(dst: number, len: number, n: number, list: number, coefs: number): void;
 }
 
 /** LO_c[i] = c * i, HI_c[i] = c * (i << 4): 32 bytes per coefficient, 8 KiB. */
@@ -51,6 +53,8 @@ class SharedInstance {
   readonly mulAdd: Exports['mul_add'];
   readonly scale: Exports['scale'];
   readonly combine: Exports['combine'];
+  readonly split: Exports['split'];
+  readonly combineSplit: Exports['combine_split'];
   private readonly memory: { buffer: ArrayBuffer; grow(pages: number): number };
   /** Free blocks [addr, size], sorted by address, never adjacent (coalesced). */
   private readonly freeList: [number, number][] = [];
@@ -65,6 +69,8 @@ class SharedInstance {
     this.mulAdd = ex.mul_add;
     this.scale = ex.scale;
     this.combine = ex.combine;
+    this.split = ex.split;
+    this.combineSplit = ex.combine_split;
     this.u8 = new Uint8Array(memory.buffer);
     this.u32 = new Uint32Array(memory.buffer);
     const first = NIBBLE_TABLES.length;
@@ -122,6 +128,8 @@ class WasmKernel implements Kernel {
   readonly mulAdd: Exports['mul_add'];
   readonly scale: Exports['scale'];
   readonly combine: Exports['combine'];
+  readonly split: Exports['split'];
+  readonly combineSplit: Exports['combine_split'];
   private freed = false;
 
   constructor(
@@ -133,6 +141,8 @@ class WasmKernel implements Kernel {
     this.mulAdd = shared.mulAdd;
     this.scale = shared.scale;
     this.combine = shared.combine;
+    this.split = shared.split;
+    this.combineSplit = shared.combineSplit;
   }
 
   get mem(): Uint8Array {

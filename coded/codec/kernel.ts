@@ -38,6 +38,15 @@ export interface Kernel {
    * dst must not overlap any source.
    */
   combine(dst: number, len: number, n: number, list: number, coefs: number): void;
+  /**
+   * Writes the split form of mem[src..src+len) at dst, 2 * align16(len) bytes: for each 16-byte
+   * group j (the last one zero-padded) its 16 low nibbles at dst + 32j and its 16 high nibbles at
+   * dst + 32j + 16. Symbols that are combined many times without changing (an encoder's sources, a
+   * decoder's rows between two innovative packets) are split once and combined with combineSplit.
+   */
+  split(dst: number, src: number, len: number): void;
+  /** As combine, with every src_i in split form (see split): mem[dst..dst+len) ^= sum of coef_i * x_i. */
+  combineSplit(dst: number, len: number, n: number, list: number, coefs: number): void;
 }
 
 /** Makes a kernel with a workspace of at least `bytes` bytes (zeroed). */
@@ -76,6 +85,31 @@ export class TsKernel implements Kernel {
     const w = this.words;
     const m = this.mem;
     for (let i = 0; i < n; i++) tsMulAdd(m, w, dst, w[(list >> 2) + i]!, len, m[coefs + i]!);
+  }
+
+  split(dst: number, src: number, len: number): void {
+    const m = this.mem;
+    m.fill(0, dst, dst + 2 * (Math.ceil(len / 16) * 16));
+    for (let x = 0; x < len; x++) {
+      const at = dst + 32 * (x >> 4) + (x & 15);
+      const v = m[src + x]!;
+      m[at] = v & 15;
+      m[at + 16] = v >> 4;
+    }
+  }
+
+  combineSplit(dst: number, len: number, n: number, list: number, coefs: number): void {
+    const w = this.words;
+    const m = this.mem;
+    for (let i = 0; i < n; i++) {
+      const src = w[(list >> 2) + i]!;
+      const row = m[coefs + i]! << 8;
+      if (row === 0) continue;
+      for (let x = 0; x < len; x++) {
+        const at = src + 32 * (x >> 4) + (x & 15);
+        m[dst + x] = m[dst + x]! ^ MUL[row | m[at]! | (m[at + 16]! << 4)]!;
+      }
+    }
   }
 }
 

@@ -75,10 +75,15 @@ export function rand32(rng: () => number): number {
 /** Fills c[lo, hi) with dense coefficients (uniform over the field), 32 mixed random bits per rng() call. */
 export function fillDense(field: Field, c: Uint8Array, lo: number, hi: number, rng: () => number): void {
   if (field === 'gf256') {
-    for (let i = lo; i < hi; i += 4) {
-      let x = rand32(rng);
-      for (let j = i; j < i + 4 && j < hi; j++, x >>>= 8) c[j] = x & 0xff;
+    let i = lo;
+    for (; i + 4 <= hi; i += 4) {
+      const x = rand32(rng);
+      c[i] = x & 0xff;
+      c[i + 1] = (x >>> 8) & 0xff;
+      c[i + 2] = (x >>> 16) & 0xff;
+      c[i + 3] = x >>> 24;
     }
+    if (i < hi) for (let x = rand32(rng); i < hi; i++, x >>>= 8) c[i] = x & 0xff;
   } else {
     for (let i = lo; i < hi; i += 32) {
       let x = rand32(rng);

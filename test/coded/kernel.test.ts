@@ -102,6 +102,53 @@ describe.each(['simd', 'relaxed'] as const)('WebAssembly %s kernel == TypeScript
       { numRuns: 400 },
     );
   });
+
+  it('split writes the nibble planes, zero-padding the last group', () => {
+    fc.assert(
+      fc.property(bytesArb, lenArb, fc.nat(1000), fc.nat(1000), (seed, len, a, b) => {
+        const [t, w] = pair(seed);
+        const src = a;
+        const dst = 1200 + b; // [1200, 2200 + 608): disjoint from the source
+        for (const k of [t, w]) k.split(k.base + dst, k.base + src, len);
+        expect(firstDiff(ws(w), ws(t))).toBe(-1);
+        // And what it means, independently of the TypeScript kernel.
+        const m = ws(t);
+        for (let x = 0; x < Math.ceil(len / 16) * 16; x++) {
+          const at = dst + 32 * (x >> 4) + (x & 15);
+          const v = x < len ? m[src + x]! : 0;
+          expect([m[at], m[at + 16]]).toEqual([v & 15, v >> 4]);
+        }
+        w.dispose();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('combineSplit of split sources == combine of the sources, up to 12 terms', () => {
+    fc.assert(
+      fc.property(bytesArb, fc.integer({ min: 0, max: 200 }), fc.array(fc.tuple(fc.nat(1500), coefArb), { maxLength: 12 }), fc.nat(300), (seed, len, terms, d) => {
+        const [t, w] = pair(seed);
+        const [t2] = pair(seed); // the reference: plain combine on the TypeScript kernel
+        const list = 7680;
+        const coefs = 7680 + 64;
+        const dst = 1800 + d; // sources lie in [0, 1700); their split forms at 2400 + 416 i
+        for (const k of [t, w, t2]) {
+          terms.forEach(([src, c], i) => {
+            const split = 2400 + 416 * i;
+            if (k !== t2) k.split(k.base + split, k.base + src, len);
+            k.words[((k.base + list) >> 2) + i] = k.base + (k === t2 ? src : split);
+            k.mem[k.base + coefs + i] = c;
+          });
+        }
+        for (const k of [t, w]) k.combineSplit(k.base + dst, len, terms.length, k.base + list, k.base + coefs);
+        t2.combine(t2.base + dst, len, terms.length, t2.base + list, t2.base + coefs);
+        expect(firstDiff(ws(w).subarray(0, list), ws(t).subarray(0, list))).toBe(-1);
+        expect(firstDiff(ws(t).subarray(dst, dst + len), ws(t2).subarray(dst, dst + len))).toBe(-1);
+        w.dispose();
+      }),
+      { numRuns: 400 },
+    );
+  });
 });
 
 describe('shared wasm memory', () => {
