@@ -247,7 +247,10 @@ export class CodedServer {
     for (const s of this.encoders.keys()) {
       let wanted = false;
       for (const c of this.clients.values()) if (c.wants.includes(s)) wanted = true;
-      if (!wanted) this.encoders.delete(s);
+      if (!wanted) {
+        this.encoders.get(s)!.enc.dispose();
+        this.encoders.delete(s);
+      }
     }
   }
 
