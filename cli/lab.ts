@@ -140,7 +140,7 @@ export async function cleanCommand(argv: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      'Usage: fanout clean [--dry-run] [--force]\n\nRemoves what killed lab runs left behind: the objects in their ledgers (/run/fanout-lab), any\nnamespace named like the lab\'s (fl<4 hex>-...), processes running inside those namespaces, and,\nwhen a Docker engine answers, containers and networks carrying the lab\'s run label. Never\ntouches anything else. A run whose owner is still alive is skipped unless --force.\n',
+      'Usage: fanout clean [--dry-run] [--force]\n\nRemoves what killed lab runs left behind: the objects in their ledgers (/run/fanout-lab), that is\nthe processes and namespaces they made, and processes still running inside those namespaces; the\nwork folders (<tmp>/fanout-lab-<scenario>-XXXXXX) of labs that are gone; and, when a Docker engine\nanswers, containers and networks carrying the lab\'s run label. A namespace named like the lab\'s\n(fl<4 hex>-...) that no ledger names, and a work folder kept with --keep, are reported, not\nremoved. Never touches anything else. A run whose owner is still alive is skipped unless --force\n(a live lab\'s work folder always is).\n',
     );
     return EXIT.ok;
   }

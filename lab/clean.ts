@@ -11,7 +11,9 @@
  *     keep the namespace and its veths alive after its name is gone), by pid and start time;
  *   - the ledger files once their namespaces are gone;
  *   - with `docker` set and an engine answering: containers and networks carrying the lab's run
- *     label, and fanout processes left inside their network namespaces (lab/docker/clean.ts).
+ *     label, and fanout processes left inside their network namespaces (lab/docker/clean.ts);
+ *   - work folders (`<tmpdir>/fanout-lab-<scenario>-XXXXXX`) whose lab is gone, by their owner
+ *     marker (lab/workdir.ts; not with `prefixes`, which name network runs only).
  * A ledger whose owner (its `run` header) is still alive with the same argv is a run in
  * progress: it and every namespace with its prefix are skipped unless `force` is set.
  * A namespace with a lab-like name that no ledger names is reported, never removed: nothing
@@ -27,6 +29,8 @@ import { formatDockerClean, runDockerClean, type DockerCleanReport } from './doc
 import { deleteLink, deleteNamespaces } from './netns/commands.js';
 import { HOST_IFNAME, isLabName, prefixOf } from './netns/plan.js';
 import { isFanoutCmdline, pidsInNamespaces, presentNamespaces, realProcessOps, sameProcess, type ProcessOps } from './netns/teardown.js';
+import { readStartTime } from './ledger.js';
+import { findWorkDirs, planWorkDirs, removeWorkDir, type WorkDirPlan } from './workdir.js';
 
 /** One ledger file as read. */
 export interface LedgerSnapshot {
@@ -150,6 +154,8 @@ export interface CleanOptions {
   prefixes?: readonly string[];
   /** Also remove labelled Docker containers and networks (lab/docker/clean.ts) when an engine answers. */
   docker?: boolean;
+  /** Where the lab's work folders are looked for (default: the temporary folder). */
+  workParent?: string;
 }
 
 /** What runClean did. */
@@ -166,6 +172,8 @@ export interface CleanReport {
   dryRun?: boolean;
   /** The Docker part (null: no engine answered; absent: not asked). */
   docker?: DockerCleanReport | null;
+  /** Work folders: what was planned and which were removed (absent with `prefixes`). */
+  workDirs?: { plan: WorkDirPlan; removed: string[] };
 }
 
 /** Look at the machine (ledgers, namespaces, /proc) and gather planClean's inputs. */
@@ -197,6 +205,12 @@ export async function runClean(commander: Commander, opts: CleanOptions = {}): P
   const ops = opts.processOps ?? realProcessOps;
   const plan = planClean(await gatherCleanInputs(commander, opts));
   const report: CleanReport = { plan, killed: [], deletedLinks: [], deletedNamespaces: [], removedLedgers: [], remaining: [], errors: [] };
+  if (opts.prefixes === undefined) {
+    const dirs = await findWorkDirs(opts.workParent);
+    const startTimes = new Map<number, number | null>();
+    for (const d of dirs) if (d.owner) startTimes.set(d.owner.pid, await (ops.readStartTime ?? readStartTime)(d.owner.pid));
+    report.workDirs = { plan: planWorkDirs(dirs, startTimes, process.pid), removed: [] };
+  }
   if (opts.dryRun) {
     report.dryRun = true;
     if (opts.docker) report.docker = await runDockerClean({ ...opts, dryRun: true });
@@ -247,6 +261,14 @@ export async function runClean(commander: Commander, opts: CleanOptions = {}): P
     report.docker = await runDockerClean(opts);
     report.errors.push(...(report.docker?.errors ?? []).map((e) => `docker: ${e}`));
   }
+  for (const d of report.workDirs?.plan.remove ?? []) {
+    try {
+      await removeWorkDir(d.path);
+      report.workDirs!.removed.push(d.path);
+    } catch (e) {
+      report.errors.push(`remove ${d.path}: ${String(e)}`);
+    }
+  }
   return report;
 }
 
@@ -259,13 +281,18 @@ export function formatCleanReport(r: CleanReport): string {
     for (const l of p.deleteLinks) lines.push(`would delete ${l.ns}/${l.name} (${l.reason})`);
     for (const n of p.deleteNamespaces) lines.push(`would delete namespace ${n.name} (${n.reason})`);
     for (const f of p.removeLedgers) lines.push(`would remove ledger ${f}`);
+    for (const d of r.workDirs?.plan.remove ?? []) lines.push(`would remove work folder ${d.path} (${d.reason})`);
   } else {
     if (r.killed.length > 0) lines.push(`killed ${r.killed.length} process(es): ${r.killed.join(' ')}`);
     if (r.deletedLinks.length > 0) lines.push(`deleted ${r.deletedLinks.length} interface(s): ${r.deletedLinks.join(' ')}`);
     if (r.deletedNamespaces.length > 0) lines.push(`deleted ${r.deletedNamespaces.length} namespace(s): ${r.deletedNamespaces.join(' ')}`);
     if (r.removedLedgers.length > 0) lines.push(`removed ${r.removedLedgers.length} ledger(s): ${r.removedLedgers.join(' ')}`);
+    if (r.workDirs && r.workDirs.removed.length > 0) lines.push(`removed ${r.workDirs.removed.length} work folder(s) of labs that are gone: ${r.workDirs.removed.join(' ')}`);
   }
   for (const s of p.skipped) lines.push(`skipped ${s.what}: ${s.reason}`);
+  // (A live lab's work folder is not worth a line: it is plainly in use.)
+  const unowned = r.workDirs?.plan.unowned ?? [];
+  if (unowned.length > 0) lines.push(`left ${unowned.length} work folder(s) without an owner marker (kept with --keep, or from an older version; remove by hand): ${unowned.join(' ')}`);
   if (r.docker) lines.push(...formatDockerClean({ ...r.docker, errors: [] }, r.dryRun === true)); // its errors are in r.errors
   if (r.remaining.length > 0) lines.push(`STILL PRESENT: ${r.remaining.join(' ')}`);
   for (const e of r.errors) lines.push(`error: ${e}`);

@@ -5,7 +5,7 @@
  */
 import type { Fidelity } from './fidelity.js';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { RealCommander, type Commander } from './commander.js';
@@ -23,6 +23,7 @@ import { HANDICAP_ENV, parseHandicap } from '../sender/strategies/handicap.js';
 import { loadScenario, type ScenarioCaps } from './scenario/index.js';
 import { checkScenarioLimits } from './scenario/limits.js';
 import { checkLabDisk } from './diskspace.js';
+import { makeWorkDir, releaseWorkDir } from './workdir.js';
 import type { BackendChoice, BackendName, ContenderName, Environment, RunResult, ScenarioResults, Topology } from './types.js';
 
 /**
@@ -172,7 +173,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
   }
   for (const w of warnings) log(`warning: ${w}`);
 
-  const workDir = mkdtempSync(join(tmpdir(), `fanout-lab-${topology.name}-`));
+  const workDir = makeWorkDir(topology.name);
   const needs: NetworkNeeds = {
     protocols: [...new Set(contenders.map((c) => c.protocol))],
     services: [...new Set(contenders.flatMap((c) => c.protocol.services))],
@@ -189,7 +190,7 @@ export async function runLab(o: LabOptions): Promise<LabOutcome> {
     pool = new ProcessPool();
     await p.stopAll().catch(() => {});
     if (n) await n.down();
-    if (!o.keep) rmSync(workDir, { recursive: true, force: true });
+    releaseWorkDir(workDir, o.keep === true);
   };
   // A signal tears the lab down and then exits the process (130/143): a run that ends because its
   // programs were killed meanwhile is not a result, so nothing after it may be written or reported.

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatCleanReport, planClean, runClean, type CleanInputs, type LedgerSnapshot } from '../../lab/clean.js';
 import { RecordingCommander } from '../../lab/commander.js';
 import type { LedgerEntry } from '../../lab/ledger.js';
+import { makeWorkDir, OWNER_MARKER, planWorkDirs, releaseWorkDir } from '../../lab/workdir.js';
 
 const deadRun: LedgerEntry[] = [
   { kind: 'run', prefix: 'fl00aa', pid: 900, cmdline: ['node', 'fanout.js', 'lab'], startedAtMs: 0 },
@@ -163,6 +164,7 @@ describe('runClean with a recording commander', () => {
     const report = await runClean(rec, {
       ledgerDir: dir,
       netnsDir: join(dir, 'netns'),
+      workParent: join(dir, 'tmp'),
       processOps: { readCmdline: async (pid) => cmd.get(pid) ?? null, kill: (pid) => void killed.push(pid) },
     });
     expect(killed).toEqual([910]);
@@ -187,13 +189,76 @@ describe('runClean with a recording commander', () => {
 
   it('a dry run changes nothing and says what it would do', async () => {
     const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[{"name":"fl77ee-r3"}]' }]);
-    const report = await runClean(rec, { ledgerDir: dir, netnsDir: join(dir, 'netns'), dryRun: true });
+    const report = await runClean(rec, { ledgerDir: dir, netnsDir: join(dir, 'netns'), workParent: join(dir, 'tmp'), dryRun: true });
     expect(rec.lines()).toEqual(['ip -j netns list']);
     expect(formatCleanReport(report)).toBe('skipped namespace fl77ee-r3: lab name without a ledger: nothing proves this lab made it (ip netns delete it by hand if it is yours)');
   });
 
   it('says so when there is nothing to clean', async () => {
     const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[]' }]);
-    expect(formatCleanReport(await runClean(rec, { ledgerDir: dir }))).toBe('nothing to clean');
+    expect(formatCleanReport(await runClean(rec, { ledgerDir: dir, workParent: join(dir, 'tmp') }))).toBe('nothing to clean');
+  });
+
+  it("removes work folders whose lab is gone, and only those", async () => {
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const gone = makeWorkDir('one-slow', tmp); // owner rewritten below to a pid that is not running
+    writeFileSync(join(gone, OWNER_MARKER), JSON.stringify({ pid: 4194304 + 7, startTime: 123 }));
+    writeFileSync(join(gone, 'src.bin'), 'x');
+    mkdirSync(join(gone, 'rx0'));
+    const live = makeWorkDir('one-slow', tmp); // this test's own process: in use
+    const kept = makeWorkDir('chain', tmp);
+    releaseWorkDir(kept, true); // --keep: the marker goes, the folder stays
+    const outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, OWNER_MARKER), JSON.stringify({ pid: 4194304 + 7, startTime: 123 }));
+    symlinkSync(outside, join(tmp, 'fanout-lab-link-abcdef')); // a lab-like name that is a link: never followed
+    mkdirSync(join(tmp, 'other-abcdef'));
+    const rec = new RecordingCommander([{ match: (a) => a.join(' ') === 'ip -j netns list', stdout: '[]' }]);
+
+    const dry = await runClean(rec, { ledgerDir: dir, workParent: tmp, dryRun: true });
+    expect(formatCleanReport(dry)).toBe(
+      [
+        `would remove work folder ${gone} (its lab (pid ${4194304 + 7}) is gone)`,
+        `left 1 work folder(s) without an owner marker (kept with --keep, or from an older version; remove by hand): ${kept}`,
+      ].join('\n'),
+    );
+    expect(existsSync(gone)).toBe(true);
+
+    const report = await runClean(rec, { ledgerDir: dir, workParent: tmp });
+    expect(report.workDirs!.removed).toEqual([gone]);
+    expect(existsSync(gone)).toBe(false);
+    for (const p of [live, kept, outside, join(outside, OWNER_MARKER), join(tmp, 'other-abcdef')]) expect(existsSync(p)).toBe(true);
+    expect(formatCleanReport(report).split('\n')[0]).toBe(`removed 1 work folder(s) of labs that are gone: ${gone}`);
+    // With run prefixes (network runs only), work folders are not looked at.
+    const scoped = await runClean(rec, { ledgerDir: dir, workParent: tmp, prefixes: ['fl00aa'] });
+    expect(scoped.workDirs).toBeUndefined();
+    releaseWorkDir(live, false);
+    expect(existsSync(live)).toBe(false);
+  });
+});
+
+describe('planWorkDirs', () => {
+  it('removes a folder only when its owner pid is gone or now another process', () => {
+    const plan = planWorkDirs(
+      [
+        { path: '/t/a', owner: { pid: 10, startTime: 5 } }, // alive, same start
+        { path: '/t/b', owner: { pid: 11, startTime: 5 } }, // pid reused: another start time
+        { path: '/t/c', owner: { pid: 12, startTime: 5 } }, // gone
+        { path: '/t/d', owner: null },
+        { path: '/t/e', owner: { pid: 13, startTime: null } }, // start time unknown: alive while the pid exists
+        { path: '/t/f', owner: { pid: 99, startTime: 1 } }, // the cleaner itself
+      ],
+      new Map([
+        [10, 5],
+        [11, 6],
+        [12, null],
+        [13, 8],
+      ]),
+      99,
+    );
+    expect(plan.remove.map((r) => r.path)).toEqual(['/t/b', '/t/c']);
+    expect(plan.skipped.map((r) => r.what)).toEqual(['work folder /t/a', 'work folder /t/e', 'work folder /t/f']);
+    expect(plan.unowned).toEqual(['/t/d']);
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FANOUT } from '../helpers/procs.js';
+import { findWorkDirs } from '../../lab/workdir.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const why = isRoot ? '' : ' (SKIPPED: needs root for network namespaces and tc)';
@@ -83,9 +84,14 @@ describe.skipIf(!isRoot)(`lab on network namespaces${why}`, () => {
       r.kill('SIGKILL');
       await exited;
       expect(labNamespaces(prefix).length).toBeGreaterThan(0); // it really left things behind
+      // ... and its work folder (the source file and the receivers' output), found by its owner marker.
+      const workDirs = (await findWorkDirs()).filter((d) => d.owner?.pid === r.pid).map((d) => d.path);
+      expect(workDirs).toHaveLength(1);
 
       const clean = execFileSync(process.execPath, [FANOUT, 'clean']).toString();
       expect(clean).toContain(prefix);
+      expect(clean).toContain(workDirs[0]);
+      expect(existsSync(workDirs[0]!)).toBe(false);
       expect(labNamespaces(prefix)).toEqual([]);
       // No interface with the prefix in the root namespace (the lab never makes one there), and no
       // receiver of that run still running.
