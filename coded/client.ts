@@ -26,7 +26,7 @@ import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Decoder, Encoder, packCoeffs, unpackCoeffs, type CodeParams } from './codec/index.js';
+import { Decoder, Encoder, defaultKernelFactory, packCoeffs, unpackCoeffs, type CodeParams } from './codec/index.js';
 import { CapAllocator, FlowScheduler, RateMeter } from './pacing.js';
 import { makeRng, readSegment, segmentCount, segmentLength } from './params.js';
 import { NEED_SWARM_SLACK, needShare, ServeState, swarmCap } from './serving.js';
@@ -182,6 +182,7 @@ export class CodedClient {
 
   /** Binds, connects to the server and reads the manifest; the transfer starts with go(). */
   async start(): Promise<Manifest> {
+    defaultKernelFactory(); // the codec's WebAssembly kernel compiled before "ready", not at the first packet
     const udp = createSocket('udp4');
     this.udp = udp;
     udp.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo.address));

@@ -143,6 +143,26 @@ describe('NakReceiver, parity mode', () => {
     expect(r.poll(60)).toEqual({ kind: 'bnak', held: 9, needs: [{ block: 0, deficit: 2 }] });
   });
 
+  it('while new data still comes, asks for a block again after a holdoff doubled per NAK; a repair of it, or the end of the new data, sets it back', () => {
+    const r = new NakReceiver({ nakIntervalMs: 10, holdoffMs: 50, heartbeatMs: 10_000 }, 0);
+    r.onStatus(0, { fileBytes: 4000, segBytes: 100, sha256: Buffer.alloc(32), blockSegs: 8 }, 0); // 40 segments, 5 blocks
+    for (let s = 2; s < 16; s++) r.onData(0, s, 100); // 0 and 1 lost
+    const nakTimes: number[] = [];
+    for (let t = 0; t <= 800; t++) if (r.poll(t)?.kind === 'bnak') nakTimes.push(t);
+    expect(nakTimes).toEqual([0, 50, 150, 350, 750]); // holdoffs 50, 100, 200, 400
+    expect(r.nextWakeMs(801)).toBe(750 + 800);
+    expect(r.acceptRepair(900, 0, 8, 100)).toBe('new');
+    r.repairAdded(0, true); // deficit 2 -> 1
+    expect(r.nextWakeMs(901)).toBe(950);
+    expect(r.poll(949)).toBeNull();
+    expect(r.poll(950)).toEqual({ kind: 'bnak', held: 14, needs: [{ block: 0, deficit: 1 }] });
+    // The rest of the file arrives: from then on, one holdoff each time.
+    for (let s = 16; s < 40; s++) r.onData(960, s, 100);
+    const late: number[] = [];
+    for (let t = 961; t <= 1200; t++) if (r.poll(t)?.kind === 'bnak') late.push(t);
+    expect(late).toEqual([1000, 1050, 1100, 1150, 1200]);
+  });
+
   it('fuzz: any (block, k, payload length) is taken only when it is exactly a block of the file; the rest are counted invalid', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 200 })), { maxLength: 40 }), (frames) => {

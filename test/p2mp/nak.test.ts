@@ -198,6 +198,36 @@ describe('p2mp-ftp/nak in virtual time', () => {
     expect(r.onStatus(150, { fileBytes: 5, segBytes: 100, sha256: Buffer.alloc(32) }, 0)).toMatch(/contradicts/);
   });
 
+  it('receiver: while every gap was NAKed within the holdoff, it wakes when the first may be asked again, not every NAK interval', () => {
+    const r = new NakReceiver({ nakIntervalMs: 20, holdoffMs: 60, heartbeatMs: 500 }, 0);
+    r.onStatus(0, { fileBytes: 100 * 100, segBytes: 100, sha256: Buffer.alloc(32) }, 0);
+    r.onData(0, 1, 100); // 0 is missing
+    expect(r.poll(5)?.kind).toBe('nak'); // stamp 6: askable again from 5 + 60
+    expect(r.nextWakeMs(6)).toBe(65);
+    r.onData(30, 3, 100); // a new gap (2), askable now: the NAK interval rules
+    expect(r.nextWakeMs(30)).toBe(30); // max(now, last NAK + nakIntervalMs = 25)
+    expect(r.poll(30)).toEqual({ kind: 'nak', held: 2, ranges: [{ first: 2, count: 1 }] });
+    expect(r.nextWakeMs(31)).toBe(65); // segment 0's holdoff ends first (2's at 90)
+    expect(r.poll(65)).toEqual({ kind: 'nak', held: 2, ranges: [{ first: 0, count: 1 }] });
+    expect(r.nextWakeMs(66)).toBe(90); // segment 2's holdoff; 0's now ends at 125, the heartbeat at 565
+  });
+
+  it('sender: while new data flows, a STATUS once per 32 segments on a receiver link (at least statusIntervalMs apart); every statusIntervalMs after', () => {
+    // 1000-byte segments: 1058 link bytes, 8.464 ms each at 1 Mbit/s; 32 of them 270.8 ms.
+    const s = new NakSender({ receivers: 2, fileBytes: 40 * 1000, segBytes: 1000, mode: 'multicast', rateBps: 1e6, statusIntervalMs: 25 }, 0);
+    const statusAt: number[] = [];
+    for (let t = 0; t < 2000; t++) {
+      for (let tx = s.poll(t); tx; tx = s.poll(t)) if (tx.kind === 'status') statusAt.push(t);
+    }
+    expect(statusAt[0]).toBe(0);
+    expect(statusAt[1]! - statusAt[0]!).toBeGreaterThanOrEqual(270);
+    expect(statusAt[1]! - statusAt[0]!).toBeLessThanOrEqual(272);
+    // All 40 sent by ~340 ms: from then on every 25 ms.
+    const late = statusAt.filter((t) => t > 700);
+    expect(late.length).toBeGreaterThan(40);
+    for (let i = 1; i < late.length; i++) expect(late[i]! - late[i - 1]!).toBe(25);
+  });
+
   it('receiver: refuses an announce needing more segments than its bound', () => {
     const r = new NakReceiver({ maxSegments: 1000 }, 0);
     expect(r.onStatus(0, { fileBytes: 1001 * 64, segBytes: 64, sha256: Buffer.alloc(32) }, 0)).toMatch(/1001 segments/);
