@@ -35,6 +35,11 @@ export interface FloodOptions {
   chunkBytes: number;
   /** Simulator only: each node meshes with this many random peers (absent: all, as the TCP driver does). */
   simDegree?: number;
+  /**
+   * Simulator only: its shortest step, ms (absent or 0: exact, to the next event). An approximation
+   * for thousands of nodes (see simulateFlood's minStepMs).
+   */
+  simStepMs?: number;
 }
 
 export const FLOOD_DEFAULTS: FloodOptions = { chunkBytes: 256 * 1024 };
@@ -56,7 +61,7 @@ export const floodclone: Protocol<FloodOptions> = {
   parseOptions(raw, path, issues) {
     if (raw === undefined) return { ...FLOOD_DEFAULTS };
     const before = issues.count;
-    const o = readObject(raw, path, issues, ['chunkSize', 'simDegree'] as const);
+    const o = readObject(raw, path, issues, ['chunkSize', 'simDegree', 'simStepMs'] as const);
     if (!o) return undefined;
     const out = { ...FLOOD_DEFAULTS };
     if (o['chunkSize'] !== undefined) {
@@ -70,6 +75,11 @@ export const floodclone: Protocol<FloodOptions> = {
     if (d !== undefined) {
       if (typeof d !== 'number' || !Number.isInteger(d) || d < 2 || d % 2 !== 0) issues.add(at(path, 'simDegree'), 'expected an even integer >= 2 (simulator only: peers per node)');
       else out.simDegree = d;
+    }
+    const st = o['simStepMs'];
+    if (st !== undefined) {
+      if (typeof st !== 'number' || !Number.isFinite(st) || st < 0 || st > 100) issues.add(at(path, 'simStepMs'), 'expected a number of ms from 0 to 100 (simulator only: its shortest step)');
+      else out.simStepMs = st;
     }
     return issues.count > before ? undefined : out;
   },
@@ -180,6 +190,7 @@ export function simulatedFloodRun(t: Topology, variant: string, contender: strin
     changes,
     extra: floodSimTrunks(t, pay),
     ...(o.simDegree !== undefined ? { degree: o.simDegree } : {}),
+    ...(o.simStepMs !== undefined ? { minStepMs: o.simStepMs } : {}),
     limitMs: Math.max(60_000, 20_000 * bound.seconds),
   });
   const s = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000);

@@ -88,4 +88,11 @@ describe('floodclone plug-in', () => {
     expect(floodclone.parseOptions({ simDegree: 3 }, 'transfer.floodclone', issues)).toBeUndefined();
     expect(issues.count).toBe(1);
   });
+
+  it('reads simStepMs (simulator only: 0 to 100 ms) and rejects anything else', () => {
+    const issues = new Issues();
+    expect(floodclone.parseOptions({ simStepMs: 10 }, 'transfer.floodclone', issues)).toEqual({ ...FLOOD_DEFAULTS, simStepMs: 10 });
+    for (const bad of [-1, 101, '10ms', Number.NaN]) expect(floodclone.parseOptions({ simStepMs: bad }, 'transfer.floodclone', issues)).toBeUndefined();
+    expect(issues.count).toBe(4);
+  });
 });
