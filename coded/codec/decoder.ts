@@ -22,8 +22,8 @@
  *
  * Memory: k + 2 rows of align16(k) + align16(symbolBytes) bytes, fixed at construction, whatever
  * the peer sends; over GF(2^8) a decoder that recodes twice at a rank also gets k split rows of
- * twice that (a second workspace, made once). A packet that is not a valid coefficient vector and payload for this code is
- * rejected with a CodecError before anything changes.
+ * twice that (a second workspace, made once). A packet that is not a valid coefficient vector and
+ * payload for this code is rejected with a CodecError before anything changes.
  */
 import type { CodecOptions, CodedPacket } from './encoder.js';
 import { CodecError } from './errors.js';
