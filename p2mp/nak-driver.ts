@@ -170,14 +170,8 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
     };
     // NAKs are taken as they come and acted on once per turn of the event loop, after the turn's
     // datagrams (setImmediate), not once per NAK: 64 receivers' NAKs arrive in bursts.
-    let pumpQueued = false;
-    const schedulePump = (): void => {
-      if (pumpQueued || ended) return;
-      pumpQueued = true;
-      setImmediate(pump);
-    };
+    const schedulePump = oncePerTurn(() => pump(), () => ended);
     const pump = (): void => {
-      pumpQueued = false;
       if (ended) return;
       clearTimeout(timer);
       const now = nowMs();
@@ -217,6 +211,23 @@ export async function runNakSender(o: NakSendOptions): Promise<NakSendResult> {
     });
     pump();
   });
+}
+
+/**
+ * A function that runs `run` once in the next turn of the event loop (setImmediate: after that
+ * turn's I/O) however often it is called before then; nothing once `stopped()`. The sender and the
+ * receiver act on their datagrams this way, once per turn rather than once per datagram.
+ */
+function oncePerTurn(run: () => void, stopped: () => boolean): () => void {
+  let queued = false;
+  return () => {
+    if (queued || stopped()) return;
+    queued = true;
+    setImmediate(() => {
+      queued = false;
+      run();
+    });
+  };
 }
 
 /**
@@ -455,19 +466,13 @@ export async function runNakReceiver(o: NakReceiveOptions): Promise<NakReceiveRe
     // no gain measured there: 1.72x before and after at 3 Mbit/s, one run each.)
     let timerDue = Infinity;
     let timerFired = false;
-    let pumpQueued = false;
-    const schedulePump = (): void => {
-      if (pumpQueued || ended) return;
-      pumpQueued = true;
-      setImmediate(pump);
-    };
+    const schedulePump = oncePerTurn(() => pump(), () => ended);
     const onTimer = (): void => {
       timerDue = Infinity;
       timerFired = true;
       schedulePump();
     };
     const pump = (): void => {
-      pumpQueued = false;
       if (ended) return;
       const now = nowMs();
       if (timerFired) {

@@ -325,7 +325,7 @@ export class NakReceiver {
       const needs: BlockNeed[] = [];
       const B = this.blockSegs;
       const first = Math.floor(this.firstMissing / B);
-      const sent = (b: number): boolean => b < this.blocks && b * B + this.blockLen(b) <= this.knownSent;
+      const holdoffOver = (b: number): boolean => this.blockNakedAt[b] === 0 || stamp - this.blockNakedAt[b]! >= this.blockHoldoff(b);
       // A NAK goes when some block is due (never asked for, or its holdoff over); it then also
       // asks for every block asked for three times or more since its last repair and past half
       // its holdoff, so those blocks' timers fall into step and one NAK serves them: each on its
@@ -335,11 +335,11 @@ export class NakReceiver {
       // their repairs on the way are queued again, which cost the 10 Mbit/s scenarios 6-10 % in
       // the simulator.)
       let due = false;
-      for (let b = first; sent(b) && !due; b++) due = this.deficit(b) > 0 && (this.blockNakedAt[b] === 0 || stamp - this.blockNakedAt[b]! >= this.blockHoldoff(b));
-      for (let b = first; due && sent(b) && needs.length < MAX_RANGES; b++) {
+      for (let b = first; this.blockSent(b) && !due; b++) due = this.deficit(b) > 0 && holdoffOver(b);
+      for (let b = first; due && this.blockSent(b) && needs.length < MAX_RANGES; b++) {
         const d = this.deficit(b);
         const since = stamp - this.blockNakedAt[b]!;
-        if (d > 0 && (this.blockNakedAt[b] === 0 || since >= this.blockHoldoff(b) || (this.blockNaks[b]! >= 3 && 2 * since >= this.blockHoldoff(b)))) {
+        if (d > 0 && (holdoffOver(b) || (this.blockNaks[b]! >= 3 && 2 * since >= this.blockHoldoff(b)))) {
           needs.push({ block: b, deficit: d });
           this.blockNakedAt[b] = stamp;
           if (this.blockNaks[b]! < 255) this.blockNaks[b]!++;
@@ -392,20 +392,18 @@ export class NakReceiver {
    * at t0 + s - 1, may be asked for again from t0 + s - 1 + holdoffMs); -Infinity if one can be now.
    */
   private nextAskableMs(): number {
-    const holdoff = this.o.holdoffMs;
-    const at = (stamp: number): number => (stamp === 0 ? -Infinity : this.t0 + stamp - 1 + holdoff);
+    const at = (stamp: number, holdoff: number): number => (stamp === 0 ? -Infinity : this.t0 + stamp - 1 + holdoff);
     let best = Infinity;
     if (this.blockSegs > 0) {
-      const B = this.blockSegs;
-      for (let b = Math.floor(this.firstMissing / B); b < this.blocks && b * B + this.blockLen(b) <= this.knownSent; b++) {
-        if (this.deficit(b) > 0) best = Math.min(best, this.blockNakedAt[b] === 0 ? -Infinity : this.t0 + this.blockNakedAt[b]! - 1 + this.blockHoldoff(b));
+      for (let b = Math.floor(this.firstMissing / this.blockSegs); this.blockSent(b); b++) {
+        if (this.deficit(b) > 0) best = Math.min(best, at(this.blockNakedAt[b]!, this.blockHoldoff(b)));
         if (best === -Infinity) break;
       }
       return best;
     }
     for (let s = this.firstMissing, n = 0; s < this.knownSent; s++, n++) {
       if (n > 1 << 16) return -Infinity; // a long scan: wake at the NAK interval, as before
-      if (!this.has(s)) best = Math.min(best, at(this.nakedAt[s]!));
+      if (!this.has(s)) best = Math.min(best, at(this.nakedAt[s]!, this.o.holdoffMs));
       if (best === -Infinity) break;
     }
     return best;
@@ -418,12 +416,16 @@ export class NakReceiver {
     return this.o.holdoffMs * 2 ** Math.min(MAX_BACKOFF_DOUBLINGS, Math.max(0, this.blockNaks[b]! - 1));
   }
 
+  /** Whether block b exists and has gone out in full (only then may its deficit be asked for). */
+  private blockSent(b: number): boolean {
+    return b < this.blocks && b * this.blockSegs + this.blockLen(b) <= this.knownSent;
+  }
+
   /** Whether a missing segment lies where a NAK may ask for it (see poll). */
   private gapToAskFor(): boolean {
     const s = this.firstMissing;
     if (s >= this.knownSent) return false;
     if (this.blockSegs === 0) return true;
-    const b = Math.floor(s / this.blockSegs);
-    return b * this.blockSegs + this.blockLen(b) <= this.knownSent;
+    return this.blockSent(Math.floor(s / this.blockSegs));
   }
 }
