@@ -219,7 +219,7 @@ export class FloodNode {
       const set = this.byPeer.get(link.peerKey);
       if (set) set.add(link);
       else this.byPeer.set(link.peerKey, new Set([link]));
-      this.picker!.addPeer(link.handle, false, Date.now());
+      this.picker!.addPeer(link.handle, false, Date.now(), f.nodeId);
       this.arrangeRequests(link.peerKey);
       link.conn.send({ type: 'bitfield', bits: bitfieldOf(this.store!.have) });
       return;
@@ -319,8 +319,9 @@ export class FloodNode {
    */
   private holds(link: PeerLink, chunks: number[]): void {
     const p = this.picker!;
-    if (link.isSource || link.peerKey === null) return p.onHave(link.handle, chunks);
-    for (const l of this.linksTo(link.peerKey)) p.onHave(l.handle, chunks);
+    const now = Date.now();
+    if (link.isSource || link.peerKey === null) return p.onHave(link.handle, chunks, now);
+    for (const l of this.linksTo(link.peerKey)) p.onHave(l.handle, chunks, now);
   }
 
   private onChunk(link: PeerLink, k: number, data: Buffer): void {

@@ -55,6 +55,18 @@ export interface PickerConfig {
    * holders, so a chunk already inside the site is relayed there instead of crossing the trunk again.
    */
   preferFaster?: number;
+  /**
+   * Split the chunks that must come from a far peer among the near ones. A peer with much faster
+   * peers beside it (`preferFaster`) is asked for a chunk that two or more peers hold only by the
+   * node whose hash of (chunk, node id) is smallest among itself and those faster peers that still
+   * make progress (a new chunk within `ownStaleMs`); the others wait to get it from that node at
+   * their near rate. Behind a shared trunk every member of a site sees the same chunk appear outside
+   * at once; without this they all pull it across the trunk. After a chunk has been held outside
+   * for `ownFarMs`, anyone may fetch it (this bounds what a near peer that never fetches its share
+   * can hold back; 0 turns the split off).
+   */
+  ownFarMs?: number;
+  ownStaleMs?: number;
 }
 
 interface Outstanding {
@@ -64,11 +76,15 @@ interface Outstanding {
 
 interface Peer {
   handle: Handle;
+  /** Its node id (for the split of far chunks; the handle when the driver does not know it). */
+  id: number;
   isSource: boolean;
   holds: Uint8Array;
   outstanding: Map<number, Outstanding>;
   /** Payload bytes/s, EWMA; null until the first chunk. */
   rate: number | null;
+  /** When it last announced a chunk new to us. */
+  lastHaveMs: number;
   /** Since when its queue has been non-empty (for rate samples). */
   busySinceMs: number;
   lastDoneMs: number;
@@ -89,6 +105,8 @@ export class Picker {
   haveCount = 0;
   /** Chunks some peer was known to hold at some point (so the source has sent them). */
   private readonly everHeld: Uint8Array;
+  /** When each chunk was first known held by a peer (ms; for ownFarMs). */
+  private readonly heldSinceMs: Float64Array;
   /** Live peers (not the source) holding each chunk. */
   private readonly avail: Uint16Array;
   private readonly requested = new Map<number, Handle>();
@@ -113,9 +131,12 @@ export class Picker {
       minCancelMs: c.minCancelMs ?? 300,
       cancelFactor: c.cancelFactor ?? 3,
       preferFaster: c.preferFaster ?? 2,
+      ownFarMs: c.ownFarMs ?? 15_000,
+      ownStaleMs: c.ownStaleMs ?? 1000,
     };
     this.have = new Uint8Array(c.chunks);
     this.everHeld = new Uint8Array(c.chunks);
+    this.heldSinceMs = new Float64Array(c.chunks);
     this.avail = new Uint16Array(c.chunks);
     this.missing = Array.from({ length: c.chunks }, (_, k) => k);
   }
@@ -132,11 +153,12 @@ export class Picker {
     this.missing = this.missing.filter((c) => c !== chunk);
   }
 
-  addPeer(handle: Handle, isSource: boolean, nowMs: number): void {
+  /** `id`: the peer's node id (the handle if not given), for the split of far chunks. */
+  addPeer(handle: Handle, isSource: boolean, nowMs: number, id: number = handle): void {
     if (this.peers.has(handle)) return;
     const holds = new Uint8Array(this.chunks);
     if (isSource) holds.fill(1);
-    this.peers.set(handle, { handle, isSource, holds, outstanding: new Map(), rate: null, busySinceMs: nowMs, lastDoneMs: nowMs, trust: 1, corrupt: 0, requestable: true });
+    this.peers.set(handle, { handle, id: id >>> 0, isSource, holds, outstanding: new Map(), rate: null, lastHaveMs: nowMs, busySinceMs: nowMs, lastDoneMs: nowMs, trust: 1, corrupt: 0, requestable: true });
   }
 
   removePeer(handle: Handle): void {
@@ -153,14 +175,15 @@ export class Picker {
   }
 
   /** The peer says it holds these chunks (indices out of range are ignored: the driver rejects them). */
-  onHave(handle: Handle, chunks: Iterable<number>): void {
+  onHave(handle: Handle, chunks: Iterable<number>, nowMs: number): void {
     const p = this.peers.get(handle);
     if (!p || p.isSource) return;
     for (const c of chunks) {
       if (!(c >= 0 && c < this.chunks) || p.holds[c]) continue;
       p.holds[c] = 1;
       this.avail[c]!++;
-      this.everHeld[c] = 1;
+      p.lastHaveMs = nowMs;
+      if (!this.everHeld[c]) (this.everHeld[c] = 1), (this.heldSinceMs[c] = nowMs);
     }
   }
 
@@ -302,7 +325,7 @@ export class Picker {
         }
       }
       while (free > 0) {
-        const c = this.choose(p, faster);
+        const c = this.choose(p, faster, nowMs);
         if (c < 0) break;
         if (p.outstanding.size === 0) p.busySinceMs = nowMs;
         p.outstanding.set(c, { sentMs: nowMs, cancelling: false });
@@ -338,11 +361,18 @@ export class Picker {
     return out;
   }
 
+  /** Is this node, of itself and `group`, the one whose hash of (chunk, node id) is smallest? */
+  private owns(c: number, group: readonly Peer[]): boolean {
+    const mine = ownHash(c, this.seed);
+    return group.every((q) => ownHash(c, q.id) > mine || (ownHash(c, q.id) === mine && q.id > this.seed));
+  }
+
   /**
    * The chunk to ask `p` for: missing, not asked for, held by p and by none of `faster` (peers
    * measured much faster: it is left to them), rarest first; -1 if none.
    */
-  private choose(p: Peer, faster: readonly Peer[] = []): number {
+  private choose(p: Peer, faster: readonly Peer[], nowMs: number): number {
+    const owners = this.cfg.ownFarMs > 0 ? faster.filter((q) => nowMs - q.lastHaveMs <= this.cfg.ownStaleMs) : [];
     let best = -1;
     let bestAvail = Infinity;
     let bestTie = 0;
@@ -354,6 +384,10 @@ export class Picker {
         if (!this.everHeld[c] && !this.freshExhausted) continue;
       } else if (!p.holds[c]) continue;
       if (faster.length > 0 && faster.some((q) => q.holds[c])) continue;
+      // A chunk one of the faster peers is to fetch from afar: wait for it there. Not a chunk a
+      // single peer holds: if that holder is slow, its one fetch can hold up the end game (a
+      // 100 kB/s uploader's chunk took 2.2x the bound in test/floodclone/swarm-sim.test.ts).
+      if (owners.length > 0 && this.avail[c]! >= 2 && nowMs - this.heldSinceMs[c]! < this.cfg.ownFarMs && !this.owns(c, owners)) continue;
       // From a far peer (some holder is much faster), seeded order instead of rarest first: the
       // neighbours, who see the same rarity, would otherwise all pull the same new chunk across.
       const a = faster.length > 0 ? 0 : this.avail[c]!;
@@ -366,4 +400,13 @@ export class Picker {
     }
     return best;
   }
+}
+
+/** A node's hash of a chunk for the split of far chunks: every node computes the same for (c, id). */
+export function ownHash(c: number, id: number): number {
+  let h = Math.imul(c ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(id ^ 0x27d4eb2f, 0x85ebca6b);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
 }

@@ -13,7 +13,7 @@
  * of flows into steps of at least that long (scenarios/flood-1000.yaml: 10 ms, the same makespan
  * as exact steps to 0.1 %, about 8x faster). Both are approximations the TCP driver does not make.
  */
-import { Picker } from './picker.js';
+import { Picker, type PickerConfig } from './picker.js';
 import { SourceScheduler } from './source-policy.js';
 
 export interface FloodSimInput {
@@ -48,6 +48,8 @@ export interface FloodSimInput {
    * indexes into `caps` of those it crosses. Without it, a flow crosses only the two node links.
    */
   extra?: { caps: number[]; route(from: number, to: number): number[] };
+  /** Picker tuning (experiments; the driver's defaults otherwise). */
+  picker?: Omit<PickerConfig, 'chunks' | 'chunkBytes' | 'seed'>;
 }
 
 export interface FloodSimResult {
@@ -86,7 +88,7 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
   const minStep = i.minStepMs ?? 0;
   const up = i.nodes.map((x) => x.up);
   const down = i.nodes.map((x) => x.down);
-  const pickers = i.nodes.map((_, k) => new Picker({ chunks, chunkBytes: i.chunkBytes, seed: k + 1 }));
+  const pickers = i.nodes.map((_, k) => new Picker({ ...i.picker, chunks, chunkBytes: i.chunkBytes, seed: k + 1 }));
   const sched = new SourceScheduler(chunks);
   const conns = new Map<number, Conn>();
   /** Connections with a chunk in progress: the flows. */
@@ -231,7 +233,7 @@ export function simulateFlood(i: FloodSimInput): FloodSimResult {
       // One HAVE to every neighbour, all arriving together.
       later(latency, () => {
         for (const j of neighbours[k]!) {
-          pickers[j]!.onHave(k + 1, [chunk]);
+          pickers[j]!.onHave(k + 1, [chunk], now);
           decideLater(j);
         }
       });

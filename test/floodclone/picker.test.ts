@@ -3,7 +3,7 @@
  * Handle 0 is the source; peers are 1, 2, ...
  */
 import { describe, expect, it } from 'vitest';
-import { Picker, type PickAction } from '../../protocols/floodclone/picker.js';
+import { Picker, ownHash, type PickAction } from '../../protocols/floodclone/picker.js';
 
 const C = 1000;
 
@@ -14,7 +14,7 @@ function picker(mine: string, peers: string[], o: { noSource?: boolean; cfg?: Pa
   if (!o.noSource) p.addPeer(0, true, 0);
   peers.forEach((s, i) => {
     p.addPeer(i + 1, false, 0);
-    p.onHave(i + 1, [...s].flatMap((ch, k) => (ch === '*' ? [k] : [])));
+    p.onHave(i + 1, [...s].flatMap((ch, k) => (ch === '*' ? [k] : [])), 0);
   });
   return p;
 }
@@ -92,7 +92,7 @@ describe('floodclone picker', () => {
     const p = picker('  ', ['* ', '  '], { noSource: true, cfg: { minCancelMs: 100, cancelFactor: 2 } });
     expect(requests(p.pick(0))).toEqual(['1:0']);
     // Peer 2 is measured fast on another chunk... give it chunk 0 now.
-    p.onHave(2, [0, 1]);
+    p.onHave(2, [0, 1], 0);
     const b = p.pick(10);
     expect(requests(b)).toEqual(['2:1']);
     p.onChunk(2, 1, true, 12); // fast
@@ -106,7 +106,7 @@ describe('floodclone picker', () => {
   it('a chunk that arrives although it was being cancelled is stored, not duplicated', () => {
     const p = picker(' ', ['*', ' '], { noSource: true, cfg: { minCancelMs: 100, cancelFactor: 2 } });
     p.pick(0);
-    p.onHave(2, [0]);
+    p.onHave(2, [0], 0);
     p.pick(5000);
     expect(p.onChunk(1, 0, true, 5001)).toBe('store');
     expect(p.duplicates).toBe(0);
@@ -159,5 +159,61 @@ describe('floodclone picker', () => {
     }
     expect(p.complete).toBe(true);
     expect(p.duplicates).toBe(0);
+  });
+
+  describe('far chunks split among near peers (ownFarMs)', () => {
+    const FAR = Array.from({ length: 30 }, (_, k) => 10 + k);
+    /**
+     * Me (id 7) with peer 1 near (measured 1e6 B/s) and peers 2 and 3 far (1e4 B/s), both far ones
+     * holding `far` (chunks 10-39) from t = 200.
+     */
+    function site(cfg: Partial<ConstructorParameters<typeof Picker>[0]> = {}, far: number[] = FAR, alone: number[] = []): Picker {
+      const p = new Picker({ chunks: 40, chunkBytes: C, seed: 7, ...cfg });
+      p.addPeer(0, true, 0);
+      for (const h of [1, 2, 3]) p.addPeer(h, false, 0, h);
+      p.onHave(1, [0], 0);
+      p.onHave(2, [1], 0);
+      p.onHave(3, [2], 0);
+      const probes = requests(p.pick(0));
+      expect(probes).toEqual(expect.arrayContaining(['1:0', '2:1', '3:2']));
+      p.onChunk(1, 0, true, 1);
+      p.onChunk(2, 1, true, 100);
+      p.onChunk(3, 2, true, 100);
+      expect(p.rateOf(1)).toBe(1e6);
+      expect(p.rateOf(2)).toBe(1e4);
+      p.onHave(2, [...alone, ...far], 200);
+      p.onHave(3, far, 200);
+      return p;
+    }
+    const mine = (c: number): boolean => ownHash(c, 7) < ownHash(c, 1);
+    const farAsked = (a: PickAction[]): number[] => requests(a).filter((x) => !x.startsWith('0:') && !x.startsWith('1:')).map((x) => Number(x.split(':')[1]));
+
+    it('asks the far peers only for the chunks it owns; a chunk one peer holds is not split', () => {
+      const asked = farAsked(site().pick(200));
+      expect(asked.length).toBeGreaterThan(2);
+      for (const c of asked) expect(mine(c)).toBe(true);
+      const theirs = [3, 4, 5, 6, 7, 8, 9].find((c) => !mine(c))!;
+      expect(farAsked(site({}, [], [theirs]).pick(200))).toEqual([theirs]); // held by peer 2 alone
+      expect(farAsked(site({}, [theirs]).pick(200))).toEqual([]); // held by both far peers: the near peer's
+      // The owners really differ: both sides of the split exist among 10-39.
+      expect(FAR.some(mine)).toBe(true);
+      expect(FAR.some((c) => !mine(c))).toBe(true);
+    });
+
+    it('without the split (ownFarMs 0) it asks for chunks the near peer owns too', () => {
+      const asked = farAsked(site({ ownFarMs: 0 }).pick(200));
+      expect(asked.some((c) => !mine(c))).toBe(true);
+    });
+
+    it('a near peer that stopped making progress owns nothing; after ownFarMs anyone fetches', () => {
+      const stale = site();
+      expect(farAsked(stale.pick(1300)).some((c) => !mine(c))).toBe(true); // peer 1 silent for 1.3 s
+      const late = site({ ownFarMs: 5000 });
+      late.onHave(1, [3], 5300); // peer 1 still progresses
+      expect(farAsked(late.pick(5300)).some((c) => !mine(c))).toBe(true);
+      const early = site({ ownFarMs: 5000 });
+      early.onHave(1, [3], 900);
+      expect(farAsked(early.pick(900)).every(mine)).toBe(true);
+    });
   });
 });

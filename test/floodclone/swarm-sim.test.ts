@@ -44,7 +44,7 @@ function simulate(o: { chunks: number; chunkBytes: number; sourceUp: number; up:
     const p = pickers[to]!;
     const v = p.onChunk(from, chunk, true, now);
     if (v === 'store') {
-      for (let j = 0; j < n; j++) if (j !== to) at(now + o.latencyMs, () => pickers[j]!.onHave(to + 1, [chunk]));
+      for (let j = 0; j < n; j++) if (j !== to) at(now + o.latencyMs, () => pickers[j]!.onHave(to + 1, [chunk], now + o.latencyMs));
       if (p.complete && done[to]! < 0) done[to] = now;
     }
     kick(to);
