@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
 import { kernelStatus } from '../coded/codec/select.js';
 import { CodedClient } from '../coded/client.js';
 import { CODED_VARIANTS, checkCodedParams, isVariant, VARIANT_PARAMS, type CodedParams } from '../coded/params.js';
@@ -72,7 +73,7 @@ Exit 0 once complete (with --linger: when stopped); 1 if stopped before complete
 `;
 
 function emit(obj: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ ...obj, wallMs: Date.now() })}\n`);
+  process.stdout.write(`${JSON.stringify({ wallMs: Date.now(), ...obj })}\n`);
 }
 
 function hostPort(flag: string, v: string | undefined): { host: string; port: number } {
@@ -228,17 +229,20 @@ async function join(argv: string[]): Promise<number> {
   emit({ event: 'go' });
   client.go();
   let firstSeen = false;
+  // Stamped with the time the first packet came, not the time it is noticed (the next progress tick,
+  // up to 500 ms later: every coded run's first byte read ~0.5 s).
+  const firstByte = (): void => {
+    firstSeen = true;
+    emit({ event: 'first-byte', ...(client.firstDataMs !== null ? { wallMs: Math.round(performance.timeOrigin + client.firstDataMs) } : {}) });
+  };
   const snapshot = (): Record<string, unknown> => ({ down: client.doneBytes, up: client.counters.uploadBytes, counters: client.counters });
   const progress = setInterval(() => {
-    if (!firstSeen && client.firstDataMs !== null) {
-      firstSeen = true;
-      emit({ event: 'first-byte' });
-    }
+    if (!firstSeen && client.firstDataMs !== null) firstByte();
     emit({ event: 'progress', ...snapshot() });
   }, 500);
   const outcome = await Promise.race([client.done.then(() => 'done' as const), stopped.then(() => 'stopped' as const)]);
   if (outcome === 'done') {
-    if (!firstSeen) emit({ event: 'first-byte' });
+    if (!firstSeen) firstByte();
     emit({ event: 'done', path: client.finalPath });
     if (values.linger && !wasStopped) await stopped;
   }

@@ -158,6 +158,11 @@ describe.each(['rlnc', 'sparse'])('coded/%s over loopback UDP: 3 clients and a h
       fromPeers += final.counters.fromPeers;
       hashFailures += final.counters.hashFailures;
       expect(c.lines.some((l) => l.event === 'done')).toBe(true);
+      // first-byte carries the time the first packet came, not when a progress tick noticed it (or
+      // the done line's, for a transfer shorter than a tick): early in the transfer.
+      const at = (e: string): number => c.lines.find((l) => l.event === e)!.wallMs as number;
+      expect(at('first-byte')).toBeGreaterThanOrEqual(at('go'));
+      expect(at('first-byte') - at('go')).toBeLessThan(0.5 * (at('done') - at('go')));
     }
     expect(dropped).toBeGreaterThan(0);
     expect(fromPeers).toBeGreaterThan(0); // they cooperated
