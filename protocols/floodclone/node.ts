@@ -213,6 +213,9 @@ export class FloodNode {
       if (f.type !== 'hello') throw new FloodProtocolError(`expected HELLO, got ${f.type.toUpperCase()}`);
       if (!this.manifest) return link.conn.fail(ERR_REFUSED, 'not ready: no manifest yet');
       if (!f.fileHash.equals(this.manifest.fileHash)) return link.conn.fail(ERR_REFUSED, 'a different file');
+      // The source gives every node its own id; a peer with this node's would tie with it on every
+      // chunk's owner hash (the picker's far-chunk split) and hold this node's share back.
+      if (f.nodeId === this.nodeId) return link.conn.fail(ERR_REFUSED, `a peer claims this node's id (${f.nodeId})`);
       if (link.addr === null) this.hello(link); // we were dialed: answer
       link.ready = true;
       link.peerKey = `${link.conn.socket.remoteAddress ?? '?'}|${f.nodeId}`;
@@ -264,7 +267,7 @@ export class FloodNode {
       const resumed = already ? this.manifest.hashes.length : this.store.resume();
       this.picker = new Picker({ chunks: m.hashes.length, chunkBytes: m.chunkBytes, seed: this.nodeId, ...this.o.picker });
       for (let k = 0; k < m.hashes.length; k++) if (this.store.have[k]) this.picker.markHave(k);
-      this.emit({ event: 'manifest', chunks: m.hashes.length, chunkBytes: m.chunkBytes, fileBytes: m.fileBytes, resumed });
+      this.emit({ event: 'manifest', nodeId: this.nodeId, chunks: m.hashes.length, chunkBytes: m.chunkBytes, fileBytes: m.fileBytes, resumed });
       if (this.picker.complete) this.onComplete();
     }
     link.ready = true;

@@ -5,14 +5,16 @@
  * survived; the CLI refuses bad arguments with exit 2.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FloodNode } from '../../protocols/floodclone/node.js';
 import { FloodSource } from '../../protocols/floodclone/source.js';
+import { encode, FloodDecoder, type Frame } from '../../protocols/floodclone/wire.js';
 
 const run = promisify(execFile);
 const FANOUT = join(process.cwd(), 'dist/cli/fanout.js');
@@ -35,14 +37,15 @@ async function swarm(o: { nodes: number; bytes: number; chunkBytes: number; corr
   const port = Number(addr.split(':').pop());
   const events: Record<string, unknown>[][] = [];
   const nodes: FloodNode[] = [];
+  const addrs: string[] = [];
   for (let i = 0; i < o.nodes; i++) {
     events.push([]);
     const n = new FloodNode({ sourceHost: '127.0.0.1', sourcePort: port, listenHost: '127.0.0.1', listenPort: 0, out: join(d, `out${i}.bin`), corruptUploads: o.corrupt?.includes(i), onEvent: (ev) => events[i]!.push(ev) });
-    await n.listen();
+    addrs.push(await n.listen());
     nodes.push(n);
     stops.push(() => n.stop());
   }
-  return { d, data, source, nodes, events, port };
+  return { d, data, source, nodes, events, port, addrs };
 }
 
 describe('floodclone on loopback', () => {
@@ -73,6 +76,33 @@ describe('floodclone on loopback', () => {
     for (let i = 1; i < 5; i++) expect(readFileSync(join(s.d, `out${i}.bin`)).equals(s.data)).toBe(true);
     const corrupt = s.events.slice(1).flat().filter((e) => e['event'] === 'corrupt');
     expect(corrupt.length).toBeGreaterThan(0);
+  });
+
+  it('a peer that claims the node\'s own id in its HELLO is refused; another id is not', async () => {
+    const s = await swarm({ nodes: 1, bytes: 300_000, chunkBytes: 32 * 1024 });
+    const node = s.nodes[0]!;
+    node.go();
+    await node.complete;
+    const m = s.events[0]!.find((e) => e['event'] === 'manifest')!;
+    const port = Number(s.addrs[0]!.split(':').pop());
+    const fileHash = createHash('sha256').update(s.data).digest();
+    const answer = async (nodeId: number): Promise<Frame[]> => {
+      const sock = connect({ host: '127.0.0.1', port });
+      const dec = new FloodDecoder();
+      const frames: Frame[] = [];
+      sock.on('data', (d: Buffer) => frames.push(...dec.push(d)));
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(encode({ type: 'hello', role: 'node', nodeId, listenPort: 1, fileHash }));
+      await new Promise((r) => setTimeout(r, 300));
+      sock.destroy();
+      return frames;
+    };
+    const mine = await answer(m['nodeId'] as number);
+    expect(mine.map((f) => f.type)).toEqual(['error']);
+    expect((mine[0] as { message: string }).message).toMatch(/claims this node's id/);
+    const other = await answer((m['nodeId'] as number) + 1000);
+    expect(other.map((f) => f.type)).toEqual(['hello', 'bitfield']);
   });
 
   it('a node stopped mid-transfer resumes from its verified chunks when it comes back', async () => {
