@@ -4,6 +4,7 @@
  * (source-policy.ts) says: fresh chunks to nodes that ask, direct chunks only when nobody waits
  * for a fresh one. It tracks what each node holds (HAVE, BITFIELD) to know when all are complete.
  */
+import { randomInt } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ERR_PROTOCOL, FloodConn } from './conn.js';
@@ -39,7 +40,12 @@ export class FloodSource {
   private readonly sched: SourceScheduler;
   private server: Server | null = null;
   private readonly nodes = new Map<number, NodeConn>();
-  private nextId = 1;
+  /**
+   * Ids start at a random point: a source that restarts must not give a node an id another node
+   * still carries from its predecessor (peers would refuse its HELLO as their own id, or tie on the
+   * picker's owner hashes).
+   */
+  private nextId = randomInt(1, 2 ** 31);
   private completed = 0;
   private pumpQueued = false;
   private allDoneSent = false;

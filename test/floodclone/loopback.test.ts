@@ -105,6 +105,32 @@ describe('floodclone on loopback', () => {
     expect(other.map((f) => f.type)).toEqual(['hello', 'bitfield']);
   });
 
+  it('a restarted source gives ids its predecessor did not (it starts at a random id)', async () => {
+    const s = await swarm({ nodes: 0, bytes: 100_000, chunkBytes: 32 * 1024 });
+    const idFrom = async (port: number): Promise<number> => {
+      const sock = connect({ host: '127.0.0.1', port });
+      const dec = new FloodDecoder();
+      dec.fromSource = true;
+      sock.on('error', () => {});
+      const id = new Promise<number>((resolve) =>
+        sock.on('data', (d: Buffer) => {
+          for (const f of dec.push(d)) if (f.type === 'welcome') resolve(f.nodeId);
+        }),
+      );
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(encode({ type: 'hello', role: 'node', nodeId: 0, listenPort: 1, fileHash: createHash('sha256').update(s.data).digest() }));
+      const v = await id;
+      sock.destroy();
+      return v;
+    };
+    const first = await idFrom(s.port);
+    await s.source.stop();
+    const again = new FloodSource({ file: join(s.d, 'src.bin'), host: '127.0.0.1', port: s.port, chunkBytes: 32 * 1024 });
+    await again.start();
+    stops.push(() => again.stop());
+    expect(await idFrom(s.port)).not.toBe(first);
+  });
+
   it('a node stopped mid-transfer resumes from its verified chunks when it comes back', async () => {
     const s = await swarm({ nodes: 3, bytes: 4_000_000, chunkBytes: 64 * 1024 });
     const [a, b, c] = s.nodes as [FloodNode, FloodNode, FloodNode];
