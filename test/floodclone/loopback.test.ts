@@ -48,6 +48,34 @@ async function swarm(o: { nodes: number; bytes: number; chunkBytes: number; corr
   return { d, data, source, nodes, events, port, addrs };
 }
 
+/**
+ * A hand-driven node: connects to `port`, sends a HELLO with `nodeId`, and returns the frames that
+ * came back once `until` holds of them, or after 300 ms.
+ */
+async function helloTo(port: number, nodeId: number, fileHash: Buffer, o: { fromSource?: boolean; until?: (frames: Frame[]) => boolean } = {}): Promise<Frame[]> {
+  const sock = connect({ host: '127.0.0.1', port });
+  const dec = new FloodDecoder();
+  dec.fromSource = o.fromSource ?? false;
+  const frames: Frame[] = [];
+  let wake = (): void => {};
+  sock.on('data', (d: Buffer) => {
+    frames.push(...dec.push(d));
+    if (o.until?.(frames)) wake();
+  });
+  sock.on('error', () => {});
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(encode({ type: 'hello', role: 'node', nodeId, listenPort: 1, fileHash }));
+  await new Promise<void>((r) => {
+    const timer = setTimeout(r, 300);
+    wake = () => {
+      clearTimeout(timer);
+      r();
+    };
+  });
+  sock.destroy();
+  return frames;
+}
+
 describe('floodclone on loopback', () => {
   it('6 nodes: every one holds the file byte for byte; no duplicate chunk; control under 1 % of payload', async () => {
     const s = await swarm({ nodes: 6, bytes: 6_000_000, chunkBytes: 64 * 1024 });
@@ -86,18 +114,7 @@ describe('floodclone on loopback', () => {
     const m = s.events[0]!.find((e) => e['event'] === 'manifest')!;
     const port = Number(s.addrs[0]!.split(':').pop());
     const fileHash = createHash('sha256').update(s.data).digest();
-    const answer = async (nodeId: number): Promise<Frame[]> => {
-      const sock = connect({ host: '127.0.0.1', port });
-      const dec = new FloodDecoder();
-      const frames: Frame[] = [];
-      sock.on('data', (d: Buffer) => frames.push(...dec.push(d)));
-      sock.on('error', () => {});
-      await new Promise((r) => sock.once('connect', r));
-      sock.write(encode({ type: 'hello', role: 'node', nodeId, listenPort: 1, fileHash }));
-      await new Promise((r) => setTimeout(r, 300));
-      sock.destroy();
-      return frames;
-    };
+    const answer = (nodeId: number): Promise<Frame[]> => helloTo(port, nodeId, fileHash);
     const mine = await answer(m['nodeId'] as number);
     expect(mine.map((f) => f.type)).toEqual(['error']);
     expect((mine[0] as { message: string }).message).toMatch(/claims this node's id/);
@@ -108,20 +125,10 @@ describe('floodclone on loopback', () => {
   it('a restarted source gives ids its predecessor did not (it starts at a random id)', async () => {
     const s = await swarm({ nodes: 0, bytes: 100_000, chunkBytes: 32 * 1024 });
     const idFrom = async (port: number): Promise<number> => {
-      const sock = connect({ host: '127.0.0.1', port });
-      const dec = new FloodDecoder();
-      dec.fromSource = true;
-      sock.on('error', () => {});
-      const id = new Promise<number>((resolve) =>
-        sock.on('data', (d: Buffer) => {
-          for (const f of dec.push(d)) if (f.type === 'welcome') resolve(f.nodeId);
-        }),
-      );
-      await new Promise((r) => sock.once('connect', r));
-      sock.write(encode({ type: 'hello', role: 'node', nodeId: 0, listenPort: 1, fileHash: createHash('sha256').update(s.data).digest() }));
-      const v = await id;
-      sock.destroy();
-      return v;
+      const frames = await helloTo(port, 0, createHash('sha256').update(s.data).digest(), { fromSource: true, until: (fs) => fs.some((f) => f.type === 'welcome') });
+      const w = frames.find((f) => f.type === 'welcome');
+      if (w?.type !== 'welcome') throw new Error('no WELCOME from the source');
+      return w.nodeId;
     };
     const first = await idFrom(s.port);
     await s.source.stop();
