@@ -7,11 +7,16 @@
  *
  * Bounded per peer: one frame buffered by the decoder (a chunk at most), at most
  * MAX_PEER_REQUESTS queued requests, one chunk in user space waiting for the socket.
+ *
+ * Uploads go out through an UploadGate (upload-gate.ts): a chunk is written only while what the node
+ * wrote and its receivers have not yet announced stays within its measured rate times a short
+ * round trip, so its own requests and acknowledgements never queue seconds behind its uploads.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { ERR_PROTOCOL, ERR_REFUSED, FloodConn } from './conn.js';
 import { Picker, type Handle } from './picker.js';
 import { PartStore, chunkLength, holdsFile, type Manifest } from './store.js';
+import { UploadGate } from './upload-gate.js';
 import { FRESH, FloodProtocolError, bitAt, bitfieldOf, type Frame } from './wire.js';
 
 export const MAX_PEER_REQUESTS = 64;
@@ -53,6 +58,9 @@ export class FloodNode {
   private manifest: Manifest | null = null;
   private store: PartStore | null = null;
   private picker: Picker | null = null;
+  private gate: UploadGate | null = null;
+  /** Peer links with requests queued, in turn order. */
+  private readonly waiting = new Set<PeerLink>();
   private readonly links = new Map<Handle, PeerLink>();
   /** Ready peer links by peerKey (two per peer when both dialed): HAVEs look them up per frame. */
   private readonly byPeer = new Map<string, Set<PeerLink>>();
@@ -102,7 +110,7 @@ export class FloodNode {
     this.tick = setInterval(() => this.onTick(), TICK_MS);
   }
 
-  counters(): { down: number; up: number; ctrlDown: number; ctrlUp: number; dups: number; have: number; chunks: number } {
+  counters(): { down: number; up: number; ctrlDown: number; ctrlUp: number; dups: number; have: number; chunks: number; unannounced: number } {
     let up = this.payloadUpGone;
     let ctrlUp = this.controlUpGone;
     let ctrlDown = this.controlDownGone;
@@ -111,7 +119,8 @@ export class FloodNode {
       ctrlUp += l.conn.controlUp;
       ctrlDown += l.conn.decoder.controlBytes;
     }
-    return { down: this.payloadDown, up, ctrlDown, ctrlUp, dups: this.picker?.duplicates ?? 0, have: this.store?.haveCount ?? 0, chunks: this.manifest?.hashes.length ?? 0 };
+    // unannounced: chunks uploaded whose receiver never announced them (they stopped counting in the upload window).
+    return { down: this.payloadDown, up, ctrlDown, ctrlUp, dups: this.picker?.duplicates ?? 0, have: this.store?.haveCount ?? 0, chunks: this.manifest?.hashes.length ?? 0, unannounced: this.gate?.expired ?? 0 };
   }
 
   private dialSource(): void {
@@ -159,7 +168,7 @@ export class FloodNode {
       conn: new FloodConn(
         s,
         (f) => this.onFrame(link, f),
-        () => this.pump(link),
+        () => this.pumpUploads(),
       ),
     };
     if (this.manifest) link.conn.decoder.chunkLimit = this.manifest.chunkBytes;
@@ -171,12 +180,16 @@ export class FloodNode {
       this.controlUpGone += link.conn.controlUp;
       this.controlDownGone += link.conn.decoder.controlBytes;
       this.links.delete(handle);
+      this.waiting.delete(link);
       if (this.source === link) this.source = null;
       this.picker?.removePeer(handle);
       if (link.peerKey !== null) {
         const set = this.byPeer.get(link.peerKey);
         set?.delete(link);
-        if (set?.size === 0) this.byPeer.delete(link.peerKey);
+        if (set?.size === 0) {
+          this.byPeer.delete(link.peerKey);
+          this.gate?.forget(link.peerKey);
+        }
         this.arrangeRequests(link.peerKey);
       }
       this.pickSoon();
@@ -264,6 +277,7 @@ export class FloodNode {
       for (const l of this.links.values()) l.conn.decoder.chunkLimit = m.chunkBytes;
       const already = holdsFile(this.o.out, this.manifest);
       this.store = new PartStore(this.o.out, this.manifest, already);
+      this.gate = new UploadGate({ chunkBytes: m.chunkBytes });
       const resumed = already ? this.manifest.hashes.length : this.store.resume();
       this.picker = new Picker({ chunks: m.hashes.length, chunkBytes: m.chunkBytes, seed: this.nodeId, ...this.o.picker });
       for (let k = 0; k < m.hashes.length; k++) if (this.store.have[k]) this.picker.markHave(k);
@@ -297,7 +311,8 @@ export class FloodNode {
         if (f.chunk >= n) throw new FloodProtocolError(`REQUEST for chunk ${f.chunk} of ${n}`);
         if (link.serve.length >= MAX_PEER_REQUESTS) throw new FloodProtocolError(`more than ${MAX_PEER_REQUESTS} requests queued`);
         link.serve.push(f.chunk);
-        return this.pump(link);
+        this.waiting.add(link);
+        return this.pumpUploads();
       case 'cancel': {
         const k = link.serve.indexOf(f.chunk);
         if (k >= 0) {
@@ -325,6 +340,8 @@ export class FloodNode {
     const now = Date.now();
     if (link.isSource || link.peerKey === null) return p.onHave(link.handle, chunks, now);
     for (const l of this.linksTo(link.peerKey)) p.onHave(l.handle, chunks, now);
+    // Its announcements acknowledge what we uploaded to it: room in the upload window.
+    if (this.gate?.announced(link.peerKey, chunks, now)) this.pumpUploads();
   }
 
   private onChunk(link: PeerLink, k: number, data: Buffer): void {
@@ -393,19 +410,37 @@ export class FloodNode {
     }
   }
 
-  /** Serves queued requests while the socket has room. */
-  private pump(link: PeerLink): void {
+  /**
+   * Serves queued requests, one chunk per peer link in turn, while the upload window (UploadGate)
+   * and each socket have room.
+   */
+  private pumpUploads(): void {
     const store = this.store;
-    if (!store) return;
-    while (link.serve.length > 0 && link.conn.hasRoom) {
-      const k = link.serve.shift()!;
-      if (!store.have[k]) {
-        link.conn.send({ type: 'cancelled', chunk: k });
-        continue;
+    const gate = this.gate;
+    if (!store || !gate) return;
+    const now = Date.now();
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const link of [...this.waiting]) {
+        if (link.serve.length === 0 || link.conn.closed) {
+          this.waiting.delete(link);
+          continue;
+        }
+        const k = link.serve[0]!;
+        if (store.have[k]) {
+          if (!gate.hasRoom(now)) return;
+          if (!link.conn.hasRoom) continue;
+          const data = store.read(k);
+          if (this.o.corruptUploads) data[0] = (data[0]! ^ 0xff) & 0xff;
+          link.conn.sendChunk(k, data);
+          gate.sent(link.peerKey ?? `h${link.handle}`, k, data.length, now);
+        } else link.conn.send({ type: 'cancelled', chunk: k });
+        link.serve.shift();
+        progress = true;
+        // To the back of the turn.
+        this.waiting.delete(link);
+        if (link.serve.length > 0) this.waiting.add(link);
       }
-      const data = store.read(k);
-      if (this.o.corruptUploads) data[0] = (data[0]! ^ 0xff) & 0xff;
-      link.conn.sendChunk(k, data);
     }
   }
 
@@ -431,8 +466,8 @@ export class FloodNode {
         sent += l.conn.payloadUp;
         backlog += l.conn.pendingBytes;
         for (const k of l.serve) backlog += chunkLength(this.manifest, k);
-        if (l.serve.length > 0) this.pump(l);
       }
+      this.pumpUploads(); // announcements that never came expire
       p.onUpload(now, backlog, sent);
       this.runPicker();
     }
